@@ -1,0 +1,3 @@
+from .logit_scale import LogitScaleClampHook
+
+__all__ = ['LogitScaleClampHook']

@@ -1,0 +1,64 @@
+"""Image-text retrieval recall (I2T and T2I R@K) on Karpathy-style splits."""
+from typing import Dict, List, Sequence
+
+import torch
+from mmengine.evaluator import BaseMetric
+
+from detailclip.registry import METRICS
+
+
+def retrieval_recall(image_embeds: torch.Tensor, text_embeds: torch.Tensor, text_to_image: torch.Tensor,
+                     ks: Sequence[int] = (1, 5, 10)) -> Dict[str, float]:
+    """Recall@K in percent for both directions.
+
+    Args:
+        image_embeds (Tensor): (N_img, d) normalised image embeddings.
+        text_embeds (Tensor): (N_txt, d) normalised caption embeddings.
+        text_to_image (Tensor): (N_txt,) index of each caption's image.
+        ks (Sequence[int]): The K values.
+
+    Returns:
+        dict: ``i2t_R@K`` (an image counts if any of its captions is in its top K) and ``t2i_R@K`` (a caption
+        counts if its image is in its top K), plus their means ``i2t_mean``/``t2i_mean``.
+    """
+    sim = image_embeds @ text_embeds.T  # (N_img, N_txt)
+    own = text_to_image[None, :] == torch.arange(len(image_embeds))[:, None]  # (N_img, N_txt)
+    # rank of the best-ranked own caption per image, and of the own image per caption
+    i2t_rank = ((sim[:, None, :] > sim[:, :, None]) & own[:, :, None]).sum(-1).masked_fill(~own, len(own[0]))
+    i2t_rank = i2t_rank.min(1).values
+    t2i_rank = (sim > sim[text_to_image, torch.arange(sim.shape[1])][None, :]).sum(0)
+    metrics = {}
+    for direction, rank in (('i2t', i2t_rank), ('t2i', t2i_rank)):
+        for k in ks:
+            metrics[f'{direction}_R@{k}'] = 100. * (rank < k).float().mean().item()
+        metrics[f'{direction}_mean'] = sum(metrics[f'{direction}_R@{k}'] for k in ks) / len(ks)
+    return metrics
+
+
+@METRICS.register_module()
+class RetrievalRecall(BaseMetric):
+    """I2T/T2I Recall@K (CLIP_benchmark's ``image_retrieval_recall@k``/``text_retrieval_recall@k``).
+
+    Args:
+        ks (Sequence[int]): The K values.
+        prefix (str): Metric name prefix.
+        collect_device (str): Where results are gathered across ranks.
+    """
+
+    default_prefix = 'retrieval'
+
+    def __init__(self, ks: Sequence[int] = (1, 5, 10), prefix: str = None, collect_device: str = 'cpu'):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.ks = tuple(ks)
+
+    def process(self, data_batch, data_samples: Sequence) -> None:
+        for sample in data_samples:
+            self.results.append(dict(img_id=int(sample['img_id']), image=sample['image_embeds'].float().cpu(),
+                                     texts=sample['text_embeds'].float().cpu()))
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        results = sorted({r['img_id']: r for r in results}.values(), key=lambda r: r['img_id'])
+        images = torch.stack([r['image'] for r in results])
+        texts = torch.cat([r['texts'] for r in results])
+        owner = torch.cat([torch.full((len(r['texts']),), i) for i, r in enumerate(results)])
+        return retrieval_recall(images, texts, owner, self.ks)

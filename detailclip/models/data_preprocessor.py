@@ -1,0 +1,39 @@
+"""Moves uint8 views to the device, normalises them there and stacks views and tokens into batches."""
+from typing import Sequence
+
+import torch
+from mmengine.model import BaseDataPreprocessor
+
+from detailclip.registry import MODELS
+
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
+@MODELS.register_module()
+class ImageTextDataPreprocessor(BaseDataPreprocessor):
+    """``pseudo_collate`` output -> ``dict(inputs=dict(views=[(B, 3, H, W) float], text=(B, L)), data_samples)``.
+
+    Args:
+        mean (Sequence[float]): Per-channel mean on the 0-255 scale (ImageNet's, as the reference recipes use).
+        std (Sequence[float]): Per-channel standard deviation on the 0-255 scale.
+        non_blocking (bool): Asynchronous host-to-device copies.
+    """
+
+    def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+                 non_blocking: bool = True):
+        super().__init__(non_blocking)
+        self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        inputs = data['inputs']
+        batch = dict(views=[self._normalise(torch.stack(v)) for v in inputs['views']])
+        if 'text' in inputs:
+            batch['text'] = self.cast_data(torch.stack(inputs['text']))
+        return dict(inputs=batch, data_samples=data.get('data_samples'))
+
+    def _normalise(self, views: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) uint8 on the host -> normalised float32 on the device."""
+        views = self.cast_data(views).float()
+        return (views - self.mean) / self.std

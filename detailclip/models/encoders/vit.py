@@ -1,0 +1,299 @@
+"""Vision Transformer image encoder with masked forwards and a CLS-attention score.
+
+Mask convention (project-wide): a boolean mask ``(B, N)`` over the patch tokens in raster order, where
+``True`` (1) marks a token that is removed from (or replaced in) the student input and ``False`` (0) one
+that is kept.
+
+The encoder subclasses timm's ``VisionTransformer``, so parameter names (``cls_token``, ``pos_embed``,
+``patch_embed.proj``, ``blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}``, ``norm``) and the timm
+method surface stay unchanged and timm checkpoints load strictly. The only additions go through timm's own
+``block_fn``/``attn_layer`` constructor hooks: an attention layer that can also return the CLS query row of
+the attention probabilities, computed separately from the fused ``scaled_dot_product_attention`` call so
+that the full ``(B, heads, T, T)`` matrix is never materialised.
+"""
+from functools import partial
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint
+from timm.layers import to_2tuple
+from timm.models.vision_transformer import Attention, Block
+from timm.models.vision_transformer import VisionTransformer as TimmVisionTransformer
+from torch import nn
+
+from detailclip.registry import MODELS
+
+Size2 = Union[int, Sequence[int]]
+
+
+class CLSAttention(Attention):
+    """timm ``Attention`` that can also return the CLS query's attention probabilities.
+
+    The attention output always comes from ``F.scaled_dot_product_attention``; the CLS row is a separate
+    ``(B, heads, 1, T)`` product, so the cost of the score is O(T) per head instead of O(T^2).
+    """
+
+    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False,
+                return_cls_attn: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+        """Multi-head self-attention.
+
+        Args:
+            x: Tokens ``(B, T, C)``, the CLS token first.
+            attn_mask: Optional mask broadcastable to ``(B, heads, T, T)``; not supported with ``return_cls_attn``.
+            is_causal: Causal attention (timm signature); not supported with ``return_cls_attn``.
+            return_cls_attn: Also return the CLS row of the post-softmax attention.
+
+        Returns:
+            Output tokens ``(B, T, C)``, and with ``return_cls_attn`` also the probabilities ``(B, heads, T)``
+            from the CLS query to every key (CLS key included, so each row sums to 1).
+        """
+        B, T, _ = x.shape
+        gate = self.gate(x).sigmoid() if getattr(self, 'gate', None) is not None else None
+        qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        q, k = self.q_norm(q), self.k_norm(k)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop.p if self.training else 0., is_causal=is_causal)
+        out = self._project(out.transpose(1, 2).reshape(B, T, -1), gate)
+        if not return_cls_attn:
+            return out
+        if attn_mask is not None or is_causal:
+            raise NotImplementedError('return_cls_attn does not support attn_mask or is_causal')
+        return out, self._cls_attention(q, k)
+
+    def _project(self, x: torch.Tensor, gate: Optional[torch.Tensor]) -> torch.Tensor:
+        """Apply timm's post-attention norm, optional gate and output projection to ``(B, T, heads*hd)``."""
+        x = self.norm(x)
+        if gate is not None:
+            x = x * gate
+        return self.proj_drop(self.proj(x))
+
+    def _cls_attention(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """Softmax of the CLS query against all keys.
+
+        Args:
+            q: Queries ``(B, heads, T, hd)``.
+            k: Keys ``(B, heads, T, hd)``.
+
+        Returns:
+            Probabilities ``(B, heads, T)`` in fp32 (softmax taken in fp32 so autocast does not bias the score).
+        """
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            logits = (q[:, :, :1].float() * self.scale) @ k.float().transpose(-2, -1)
+            return logits.softmax(dim=-1).squeeze(2)
+
+
+class CLSAttentionBlock(Block):
+    """timm pre-LN ``Block`` whose forward can pass through the CLS attention of ``CLSAttention``."""
+
+    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False,
+                return_cls_attn: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+        """Run the block.
+
+        Args:
+            x: Tokens ``(B, T, C)``.
+            attn_mask: Optional attention mask (timm signature).
+            is_causal: Causal attention (timm signature).
+            return_cls_attn: Also return the CLS attention ``(B, heads, T)`` of this block.
+
+        Returns:
+            Tokens ``(B, T, C)``, plus the CLS attention ``(B, heads, T)`` when asked.
+        """
+        if not return_cls_attn:
+            return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
+        y, cls_attn = self.attn(self.norm1(x), attn_mask=attn_mask, is_causal=is_causal, return_cls_attn=True)
+        x = x + self.drop_path1(self.ls1(y))
+        x = x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+        return x, cls_attn
+
+
+def check_divisible(img_size: Size2, patch_size: Size2) -> None:
+    """Raise ``ValueError`` unless every side of ``img_size`` is a multiple of the matching patch side.
+
+    Args:
+        img_size: Image size, int or ``(H, W)``.
+        patch_size: Patch size, int or ``(h, w)``.
+    """
+    sizes, patches = to_2tuple(img_size), to_2tuple(patch_size)
+    if all(s % p == 0 for s, p in zip(sizes, patches)):
+        return
+    fixed = tuple(max(p, s // p * p) for s, p in zip(sizes, patches))
+    multiple = patch_size if isinstance(patch_size, int) else tuple(patches)
+    example = fixed[0] if isinstance(img_size, int) else fixed
+    raise ValueError(f'image size {img_size} is not divisible by patch size {patch_size}: use a multiple of '
+                     f'{multiple} (e.g. {example}) or another patch size')
+
+
+def gather_kept(x: torch.Tensor, remove_mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Drop the removed tokens, keeping the others in ascending position order.
+
+    Args:
+        x: Patch tokens ``(B, N, C)``.
+        remove_mask: Bool ``(B, N)``, True = removed; every row must remove the same number of tokens.
+
+    Returns:
+        Kept tokens ``(B, N_keep, C)`` and their positions ``ids_keep`` ``(B, N_keep)`` (long, ascending).
+    """
+    if remove_mask.shape != x.shape[:2]:
+        raise ValueError(f'remove_mask must have shape {tuple(x.shape[:2])}, got {tuple(remove_mask.shape)}')
+    num_removed = remove_mask.bool().sum(dim=1)
+    if (num_removed != num_removed[0]).any():
+        raise ValueError(f'every row of remove_mask must remove the same number of tokens, got {num_removed.tolist()}')
+    num_keep = x.shape[1] - int(num_removed[0])
+    # A stable sort of the 0/1 mask lists the kept positions first, in ascending order.
+    ids_keep = torch.argsort(remove_mask.to(torch.int8), dim=1, stable=True)[:, :num_keep]
+    kept = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+    return kept, ids_keep
+
+
+@MODELS.register_module()
+class VisionTransformer(TimmVisionTransformer):
+    """ViT image encoder (Dosovitskiy et al., arXiv 2010.11929) on timm's implementation.
+
+    Adds ``forward_encoder``: token removal (MAE/FLIP/A-CLIP/DetailCLIP student), mask-token replacement
+    (iBOT/BEiT student) and the CLS attention score used by attention-guided maskers (A-CLIP, DetailCLIP).
+    Everything else (``forward``, ``forward_features``, ``forward_intermediates``, ``set_grad_checkpointing``,
+    ``no_weight_decay``, ``group_matcher``, parameter names) is timm's.
+
+    Args:
+        img_size: Input size, int or ``(H, W)``; each side must be divisible by the patch size.
+        patch_size: Patch size.
+        embed_dim: Token width D.
+        depth: Number of blocks.
+        num_heads: Attention heads per block.
+        mlp_ratio: MLP hidden width over D.
+        qkv_bias: Bias on the qkv projection.
+        drop_path_rate: Stochastic depth rate (linear over depth).
+        freeze_patch_embed: Keep the patch projection at its random init (A-CLIP/DetailCLIP, methods.md 1.3).
+        use_mask_token: Create the learned ``mask_token`` ``(1, 1, D)`` needed by ``replace_mask``.
+        num_classes: Classifier classes; 0 makes ``forward`` return pooled features ``(B, D)``.
+        **kwargs: Passed to timm's ``VisionTransformer``.
+    """
+
+    def __init__(self, img_size: Size2 = 224, patch_size: Size2 = 16, embed_dim: int = 768, depth: int = 12,
+                 num_heads: int = 12, mlp_ratio: float = 4., qkv_bias: bool = True, drop_path_rate: float = 0.,
+                 freeze_patch_embed: bool = False, use_mask_token: bool = False, num_classes: int = 0,
+                 **kwargs) -> None:
+        check_divisible(img_size, patch_size)
+        kwargs.setdefault('norm_layer', partial(nn.LayerNorm, eps=1e-6))
+        super().__init__(
+            img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depth=depth, num_heads=num_heads,
+            mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path_rate=drop_path_rate, num_classes=num_classes,
+            block_fn=CLSAttentionBlock, attn_layer=CLSAttention, **kwargs)
+        self._check_token_layout()
+        if freeze_patch_embed:
+            self.patch_embed.requires_grad_(False)
+        # Zero init as in iBOT's masked_embed; created only on request so plain timm state dicts load strictly.
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if use_mask_token else None
+
+    def _check_token_layout(self) -> None:
+        """forward_encoder assumes timm's classic layout: one CLS token, pos_embed over CLS + patches."""
+        if (self.cls_token is None or self.reg_token is not None or self.pos_embed is None or self.no_embed_class
+                or self.dynamic_img_size):
+            raise ValueError('VisionTransformer needs class_token=True, reg_tokens=0, a learned pos_embed with '
+                             'no_embed_class=False and dynamic_img_size=False')
+
+    @property
+    def grid_size(self) -> Tuple[int, int]:
+        """Patch grid ``(H/p, W/p)``."""
+        return tuple(self.patch_embed.grid_size)
+
+    @property
+    def num_patches(self) -> int:
+        """Number of patch tokens N."""
+        return self.patch_embed.num_patches
+
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set:
+        """Parameter names excluded from weight decay (timm's set plus ``mask_token``)."""
+        return super().no_weight_decay() | {'mask_token'}
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's layer-decay groups with ``mask_token`` in the stem."""
+        matcher = super().group_matcher(coarse)
+        matcher['stem'] = matcher['stem'] + '|mask_token'
+        return matcher
+
+    def forward_encoder(self, x: torch.Tensor, remove_mask: Optional[torch.Tensor] = None,
+                        replace_mask: Optional[torch.Tensor] = None,
+                        return_cls_attn: bool = False) -> Dict[str, Optional[torch.Tensor]]:
+        """Encode images with optional token removal, mask-token replacement and CLS attention.
+
+        Order: patch embedding -> replace masked patches by ``mask_token`` -> add patch pos_embed -> remove
+        tokens -> prepend CLS (+ its pos_embed) -> blocks -> final norm. ``patch_drop`` is not applied here;
+        removal is explicit.
+
+        Args:
+            x: Images ``(B, 3, H, W)``.
+            remove_mask: Bool ``(B, N)``, True = removed; the same count per row.
+            replace_mask: Bool ``(B, N)``, True = replaced by ``mask_token`` (needs ``use_mask_token=True``).
+            return_cls_attn: Also return the CLS attention score.
+
+        Returns:
+            dict with ``tokens`` ``(B, 1 + N_keep, D)`` after the final norm (CLS first), ``ids_keep``
+            ``(B, N_keep)`` long (None without ``remove_mask``) and ``cls_attn`` ``(B, N_keep)`` (None unless
+            asked): the post-softmax CLS->patch probability averaged over all layers and heads, the CLS->CLS
+            column dropped after the softmax (rows do not sum to 1). With ``remove_mask`` its columns are the
+            kept positions ``ids_keep``; the teacher normally runs unmasked, giving all N patches.
+        """
+        x = self._embed_patches(x, replace_mask)
+        ids_keep = None
+        if remove_mask is not None:
+            x, ids_keep = gather_kept(x, remove_mask)
+        x = self.norm_pre(self.pos_drop(self._prepend_cls(x)))
+        x, cls_attn = self._run_blocks(x, return_cls_attn)
+        return dict(tokens=self.norm(x), ids_keep=ids_keep, cls_attn=cls_attn)
+
+    def _embed_patches(self, x: torch.Tensor, replace_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """Patch tokens with positional embedding, masked ones replaced first.
+
+        Args:
+            x: Images ``(B, 3, H, W)``.
+            replace_mask: Bool ``(B, N)`` or None, True = replaced by ``mask_token``.
+
+        Returns:
+            Tokens ``(B, N, D)``.
+        """
+        x = self.patch_embed(x)
+        if replace_mask is not None:
+            if self.mask_token is None:
+                raise ValueError('replace_mask needs a mask token: build the encoder with use_mask_token=True')
+            if replace_mask.shape != x.shape[:2]:
+                raise ValueError(f'replace_mask must have shape {tuple(x.shape[:2])}, got {tuple(replace_mask.shape)}')
+            x = torch.where(replace_mask.bool().unsqueeze(-1), self.mask_token.to(x.dtype), x)
+        return x + self.pos_embed[:, 1:]
+
+    def _prepend_cls(self, x: torch.Tensor) -> torch.Tensor:
+        """Prepend the CLS token with its positional embedding: ``(B, N_keep, D) -> (B, 1 + N_keep, D)``."""
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
+        return torch.cat([cls.to(x.dtype), x], dim=1)
+
+    def _run_blocks(self, x: torch.Tensor, return_cls_attn: bool) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Run every block (checkpointed when enabled) and average the CLS attention.
+
+        Args:
+            x: Tokens ``(B, T, D)``, CLS first.
+            return_cls_attn: Accumulate the CLS attention.
+
+        Returns:
+            Tokens ``(B, T, D)`` and the CLS->patch score ``(B, T - 1)`` or None.
+        """
+        total = None
+        for blk in self.blocks:
+            out = self._run_block(blk, x, return_cls_attn)
+            if not return_cls_attn:
+                x = out
+                continue
+            x, attn = out
+            total = attn if total is None else total + attn
+        if total is None:
+            return x, None
+        return x, total.mean(dim=1)[:, 1:] / len(self.blocks)
+
+    def _run_block(self, blk: nn.Module, x: torch.Tensor, return_cls_attn: bool):
+        """One block, through ``torch.utils.checkpoint`` when timm's grad checkpointing is on."""
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            return torch.utils.checkpoint.checkpoint(blk, x, None, False, return_cls_attn, use_reentrant=False)
+        return blk(x, return_cls_attn=return_cls_attn)

@@ -1,0 +1,3 @@
+from .clip import CLIPObjective
+
+__all__ = ['CLIPObjective']

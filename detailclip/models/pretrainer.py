@@ -1,0 +1,123 @@
+"""The one generic image-text pretrainer; a method is a config choosing its parts."""
+import math
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from torch import nn
+
+from detailclip.registry import MODELS
+
+
+@MODELS.register_module()
+class ImageTextPretrainer(BaseModel):
+    """CLIP-family pretrainer (CLIP arXiv 2103.00020; DetailCLIP arXiv 2409.06809 builds on the same substrate).
+
+    ``loss()`` follows the method diagram: encode every student view -> project -> encode text -> each objective
+    reads the shared context and returns its ``loss_*`` terms and metrics. The image/text projections and the
+    logit scale belong to the pretrainer because evaluation (zero-shot, retrieval) uses them too.
+
+    Args:
+        image_encoder (dict): Image encoder config (e.g. ``VisionTransformer``); must expose ``embed_dim`` and
+            ``forward_encoder(x) -> dict(tokens=(B, 1 + N, D), ...)``.
+        objectives (dict[str, dict]): Objective configs by name; each is an ``nn.Module`` whose
+            ``forward(context)`` returns a dict of ``loss_*`` tensors and logged metrics.
+        text_encoder (dict, optional): Text encoder config (``CLIPTextTransformer``); None for image-only methods.
+        embed_dim (int): Joint image-text embedding width.
+        logit_scale_init (float): Initial log of the contrastive logit multiplier (ln(1/0.07)).
+        logit_scale_max (float): Upper clamp of the log multiplier applied after each step (ln 100).
+        data_preprocessor (dict, optional): Data preprocessor config.
+        init_cfg (dict, optional): MMEngine initialisation config.
+    """
+
+    def __init__(self, image_encoder: dict, objectives: Dict[str, dict], text_encoder: Optional[dict] = None,
+                 embed_dim: int = 512, logit_scale_init: float = math.log(1 / 0.07),
+                 logit_scale_max: float = math.log(100), data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(data_preprocessor=data_preprocessor or dict(type='ImageTextDataPreprocessor'),
+                         init_cfg=init_cfg)
+        self.image_encoder = MODELS.build(image_encoder)
+        self.text_encoder = MODELS.build(text_encoder) if text_encoder else None
+        if self.text_encoder is not None:
+            self.image_projection = _projection(self.image_encoder.embed_dim, embed_dim)
+            self.text_projection = _projection(self.text_encoder.width, embed_dim)
+            self.logit_scale = nn.Parameter(torch.tensor(float(logit_scale_init)))
+            self.logit_scale_max = logit_scale_max
+        self.objectives = nn.ModuleDict({name: MODELS.build(cfg) for name, cfg in objectives.items()})
+
+    def forward(self, inputs: dict, data_samples: Optional[list] = None, mode: str = 'tensor'):
+        """MMEngine entry point: ``mode`` is ``'loss'``, ``'predict'`` or ``'tensor'`` (image embeddings)."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.encode_image(inputs['views'][0])
+        raise ValueError(f'unknown mode {mode!r}: use "loss", "predict" or "tensor"')
+
+    def loss(self, inputs: dict, data_samples: Optional[list] = None) -> Dict[str, torch.Tensor]:
+        """Every objective's terms on one batch; keys starting with ``loss_`` are summed for backward."""
+        context = dict(views=inputs['views'], data_samples=data_samples)
+        context['image_tokens'] = self._encode_views(inputs['views'])
+        if self.text_encoder is not None:
+            context['image_embeds'] = torch.stack([self.image_projection(t[:, 0]) for t in context['image_tokens']])
+            context['text_embeds'] = self.encode_text(inputs['text'])
+            context['logit_scale'] = self.logit_scale.exp()
+        losses = {}
+        for objective in self.objectives.values():
+            losses.update(objective(context))
+        if self.text_encoder is not None:
+            losses['logit_scale'] = context['logit_scale'].detach()
+        return losses
+
+    def _encode_views(self, views: List[torch.Tensor]) -> List[torch.Tensor]:
+        """V views of (B, 3, H, W) -> V token tensors (B, 1 + N, D); same-size views share one encoder pass."""
+        tokens = [None] * len(views)
+        by_shape: Dict[tuple, List[int]] = {}
+        for i, view in enumerate(views):
+            by_shape.setdefault(tuple(view.shape), []).append(i)
+        for indices in by_shape.values():
+            batch = torch.cat([views[i] for i in indices])
+            out = self.image_encoder.forward_encoder(batch)['tokens'].chunk(len(indices))
+            for i, t in zip(indices, out):
+                tokens[i] = t
+        return tokens
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, embed_dim) projected CLS embedding (not normalised)."""
+        return self.image_projection(self.image_encoder.forward_encoder(images)['tokens'][:, 0])
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, L) token ids -> (B, embed_dim) projected EOT embedding (not normalised)."""
+        if self.text_encoder is None:
+            raise RuntimeError('this model has no text encoder (an image-only method): zero-shot and retrieval '
+                               'evaluation need one')
+        return self.text_projection(self.text_encoder(tokens))
+
+    def predict(self, inputs: dict, data_samples: list) -> list:
+        """Attach L2-normalised ``image_embeds`` (embed_dim,) and, for samples that carry ``caption_tokens``
+        (n, L), ``text_embeds`` (n, embed_dim) to each data sample."""
+        image_embeds = F.normalize(self.encode_image(inputs['views'][0]), dim=-1)
+        for sample, emb in zip(data_samples, image_embeds):
+            sample.image_embeds = emb
+        with_text = [s for s in data_samples if 'caption_tokens' in s]
+        if with_text:
+            tokens = torch.cat([s.caption_tokens for s in with_text]).to(image_embeds.device)
+            text = F.normalize(self.encode_text(tokens), dim=-1).split([len(s.caption_tokens) for s in with_text])
+            for sample, emb in zip(with_text, text):
+                sample.text_embeds = emb
+        return data_samples
+
+    @torch.no_grad()
+    def clamp_logit_scale(self) -> None:
+        """Clamp the log logit scale to [0, logit_scale_max] (called by a hook after each optimizer step)."""
+        if self.text_encoder is not None:
+            self.logit_scale.clamp_(0, self.logit_scale_max)
+
+
+def _projection(in_dim: int, out_dim: int) -> nn.Linear:
+    """Bias-free linear projection initialised with std in_dim^-1/2 (CLIP)."""
+    proj = nn.Linear(in_dim, out_dim, bias=False)
+    nn.init.normal_(proj.weight, std=in_dim ** -0.5)
+    return proj
