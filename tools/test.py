@@ -10,7 +10,6 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from detailclip.utils import allow_mmengine_checkpoints
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -28,7 +27,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None):
     args = parse_args(argv)
-    allow_mmengine_checkpoints()
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)

@@ -11,7 +11,6 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from detailclip.utils import allow_mmengine_checkpoints
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -50,6 +49,8 @@ def build_config(args: argparse.Namespace) -> Config:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        cfg.env_cfg.dist_cfg.backend = 'gloo'  # NCCL needs GPUs; gloo runs DDP on CPU processes
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
@@ -63,7 +64,6 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def main(argv=None):
     args = parse_args(argv)
-    allow_mmengine_checkpoints()
     runner = Runner.from_cfg(build_config(args))
     runner.train()
     last = osp.join(runner.work_dir, f'iter_{runner.iter}.pth')

@@ -20,3 +20,6 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0, deterministic=False)
+# LogitScaleClampHook: CLIP's s <= 100 after every step (a no-op for image-only models).
+# WeightsOnlyCheckpointHook: checkpoints load with torch.load(weights_only=True), so --resume needs no unsafe pickle.
+custom_hooks = [dict(type='LogitScaleClampHook'), dict(type='WeightsOnlyCheckpointHook')]

@@ -35,7 +35,8 @@ class ImageTextPretrainer(BaseModel):
                  embed_dim: int = 512, logit_scale_init: float = math.log(1 / 0.07),
                  logit_scale_max: float = math.log(100), data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        super().__init__(data_preprocessor=data_preprocessor or dict(type='ImageTextDataPreprocessor'),
+        # built here, not by BaseModel, so the detailclip registry resolves it without a default scope
+        super().__init__(data_preprocessor=MODELS.build(data_preprocessor or dict(type='ImageTextDataPreprocessor')),
                          init_cfg=init_cfg)
         self.image_encoder = MODELS.build(image_encoder)
         self.text_encoder = MODELS.build(text_encoder) if text_encoder else None

@@ -1,4 +1,5 @@
-from .checkpoint import allow_mmengine_checkpoints
-from .dist import gather_features, get_rank, get_world_size
+from .checkpoint import message_hub_from_plain, message_hub_to_plain
+from .dist import all_reduce_mean, gather_features, get_rank, get_world_size
 
-__all__ = ['allow_mmengine_checkpoints', 'gather_features', 'get_rank', 'get_world_size']
+__all__ = ['all_reduce_mean', 'gather_features', 'get_rank', 'get_world_size', 'message_hub_from_plain',
+           'message_hub_to_plain']

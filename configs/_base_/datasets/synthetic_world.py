@@ -48,5 +48,7 @@ val_dataloader = [
                                    split='test', auto_generate=world, pipeline=retrieval_pipeline)),
 ]
 val_evaluator = [dict(type='ZeroShotAccuracy', context_length=context_length), dict(type='RetrievalRecall')]
+val_cfg = dict(type='MultiValLoop')
+test_cfg = dict(type='MultiTestLoop')
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

@@ -9,6 +9,3 @@ optim_wrapper = dict(
 param_scheduler = [dict(type='WarmupCosineLR', warmup_epochs=1, start_lr=1e-6, end_lr=1e-5, by_epoch=True,
                         convert_to_iter_based=True)]
 train_cfg = dict(type='ResumableIterBasedTrainLoop', max_epochs=25, val_interval=10**9)
-val_cfg = dict(type='MultiValLoop')
-test_cfg = dict(type='MultiTestLoop')
-custom_hooks = [dict(type='LogitScaleClampHook')]

@@ -1,3 +1,4 @@
+from .checkpoint import WeightsOnlyCheckpointHook
 from .logit_scale import LogitScaleClampHook
 
-__all__ = ['LogitScaleClampHook']
+__all__ = ['LogitScaleClampHook', 'WeightsOnlyCheckpointHook']
