@@ -11,7 +11,6 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 
-
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Evaluate a DetailCLIP-platform checkpoint')
     parser.add_argument('config', help='config file path')

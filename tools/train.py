@@ -12,7 +12,6 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 
-
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Pretrain a DetailCLIP-platform model')
     parser.add_argument('config', help='config file path')
@@ -66,8 +65,18 @@ def main(argv=None):
     args = parse_args(argv)
     runner = Runner.from_cfg(build_config(args))
     runner.train()
+    report(runner)
+
+
+def report(runner: Runner) -> None:
+    """Log the final validation metrics and where the checkpoint and logs are."""
+    scalars = runner.message_hub.log_scalars
+    metrics = '  '.join(f'{k[4:]}: {v.current():.2f}' for k, v in scalars.items() if k.startswith('val/'))
+    if metrics:
+        runner.logger.info(f'final metrics: {metrics}')
     last = osp.join(runner.work_dir, f'iter_{runner.iter}.pth')
-    runner.logger.info(f'done: checkpoint {last}, logs and scalars in {runner.log_dir}')
+    runner.logger.info(f'checkpoint: {last}; logs: {runner.log_dir}; scalars: '
+                       f'{osp.join(runner.log_dir, "vis_data", "scalars.json")}')
 
 
 if __name__ == '__main__':

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -579,7 +580,10 @@ def generate_world(out: str | Path, seed: int = 0, image_size: int = 128, num_tr
     shutil.rmtree(tmp, ignore_errors=True)  # left over from a crashed run that had our pid
     tmp.mkdir(parents=True)
     try:
-        with tqdm(total=sum(sizes.values()), desc='synthetic world', unit='img', disable=not progress) as bar:
+        # redraw often on a terminal, rarely in a log file (each redraw there is a new line of output)
+        interval = 0.1 if sys.stderr.isatty() else 5.0
+        with tqdm(total=sum(sizes.values()), desc='synthetic world', unit='img', disable=not progress,
+                  mininterval=interval) as bar:
             _write_all(tmp, seed, image_size, (num_cls_train_per_class, num_cls_val_per_class), sizes, bar)
         _prepare_target(out, overwrite)
         tmp.rename(out)

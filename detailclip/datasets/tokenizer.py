@@ -53,7 +53,7 @@ class CLIPTokenizer:
 
 @TRANSFORMS.register_module()
 class Tokenize:
-    """Pipeline step: ``results[key]`` (a caption -> ``(L,)``, or a list of captions -> ``(n, L)``) -> ``results[out_key]``.
+    """Pipeline step: ``results[key]`` -> ``results[out_key]``: a caption gives ``(L,)``, a list of captions ``(n, L)``.
 
     Args:
         context_length (int): Tokens per caption.

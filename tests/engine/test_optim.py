@@ -10,8 +10,8 @@ from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from detailclip.engine.optim import (AutocastOptimWrapper, CLIPOptimWrapperConstructor, WarmupCosineLR,
-                                     is_no_decay, param_groups, warmup_cosine)
+from detailclip.engine.optim import (AutocastOptimWrapper, CLIPOptimWrapperConstructor, WarmupCosineLR, is_no_decay,
+                                     param_groups, warmup_cosine)
 from detailclip.registry import MODELS, OPTIM_WRAPPERS, PARAM_SCHEDULERS
 
 CONFIG = 'configs/clip/clip_vit-tiny-p8_1xb128-coslr-8e_synthetic-world.py'
