@@ -8,8 +8,7 @@ from typing import List, Sequence
 
 import torch
 from mmengine.structures import BaseDataElement
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import v2
+from torchvision.transforms import InterpolationMode, v2
 
 from detailclip.registry import TRANSFORMS
 

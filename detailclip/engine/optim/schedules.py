@@ -1,5 +1,6 @@
 """The SLIP-family learning-rate schedule: linear warm-up from a small value, then cosine, per iteration."""
 import math
+
 from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
 from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
 
