@@ -1,6 +1,6 @@
 """The one generic image-text pretrainer; a method is a config choosing its parts."""
 import math
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -8,15 +8,18 @@ from mmengine.model import BaseModel
 from torch import nn
 
 from detailclip.registry import MODELS
+from .encoders.batching import encode_views
+from .teacher import EMATeacher
 
 
 @MODELS.register_module()
 class ImageTextPretrainer(BaseModel):
     """CLIP-family pretrainer (CLIP arXiv 2103.00020; DetailCLIP arXiv 2409.06809 builds on the same substrate).
 
-    ``loss()`` follows the method diagram: encode every student view -> project -> encode text -> each objective
-    reads the shared context and returns its ``loss_*`` terms and metrics. The image/text projections and the
-    logit scale belong to the pretrainer because evaluation (zero-shot, retrieval) uses them too.
+    ``loss()`` follows the method diagram: EMA teacher (only if an objective or the masker needs it) -> masker ->
+    student encoder on every view -> projections and text encoder -> each objective reads the shared context
+    (:mod:`detailclip.models.objectives.base`) and returns its ``loss_*`` terms and metrics. The image/text
+    projections and the logit scale belong to the pretrainer because evaluation (zero-shot, retrieval) uses them.
 
     Args:
         image_encoder (dict): Image encoder config (e.g. ``VisionTransformer``); must expose ``embed_dim`` and
@@ -24,6 +27,9 @@ class ImageTextPretrainer(BaseModel):
         objectives (dict[str, dict]): Objective configs by name; each is an ``nn.Module`` whose
             ``forward(context)`` returns a dict of ``loss_*`` tensors and logged metrics.
         text_encoder (dict, optional): Text encoder config (``CLIPTextTransformer``); None for image-only methods.
+        masker (dict, optional): Masker config (``RandomMask``, ``AttentionMask``, ``BlockMask``); None: no masking.
+        teacher (dict, optional): EMA teacher options: ``modules`` (student submodule paths to copy; the objectives'
+            ``ema_modules`` are added) and ``bn_batch_stats``. Required when an objective or the masker needs it.
         embed_dim (int): Joint image-text embedding width.
         logit_scale_init (float): Initial log of the contrastive logit multiplier (ln(1/0.07)).
         logit_scale_max (float): Upper clamp of the log multiplier applied after each step (ln 100).
@@ -32,7 +38,7 @@ class ImageTextPretrainer(BaseModel):
     """
 
     def __init__(self, image_encoder: dict, objectives: Dict[str, dict], text_encoder: Optional[dict] = None,
-                 embed_dim: int = 512, logit_scale_init: float = math.log(1 / 0.07),
+                 masker: Optional[dict] = None, teacher: Optional[dict] = None, embed_dim: int = 512, logit_scale_init: float = math.log(1 / 0.07),
                  logit_scale_max: float = math.log(100), data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         # built here, not by BaseModel, so the detailclip registry resolves it without a default scope
@@ -46,6 +52,27 @@ class ImageTextPretrainer(BaseModel):
             self.logit_scale = nn.Parameter(torch.tensor(float(logit_scale_init)))
             self.logit_scale_max = logit_scale_max
         self.objectives = nn.ModuleDict({name: MODELS.build(cfg) for name, cfg in objectives.items()})
+        self.masker = MODELS.build(masker) if masker else None
+        self.teacher = self._build_teacher(teacher)
+
+    def _build_teacher(self, cfg: Optional[dict]) -> Optional[EMATeacher]:
+        needed = any(o.needs_teacher for o in self.objectives.values()) or getattr(self.masker, 'needs_teacher', 0)
+        if cfg is None:
+            if needed:
+                raise ValueError('an objective or the masker needs the EMA teacher: set model.teacher=dict(...)')
+            return None
+        cfg = dict(cfg)
+        modules = list(cfg.pop('modules', ['image_encoder']))
+        modules += [f'objectives.{n}.{m}' for n, o in self.objectives.items() for m in o.ema_modules]
+        if 'image_encoder' not in modules:
+            modules.insert(0, 'image_encoder')
+        return EMATeacher(self, modules, **cfg)
+
+    def init_weights(self) -> None:
+        """Initialise the student (MMEngine calls this before training), then copy it into the EMA teacher."""
+        super().init_weights()
+        if self.teacher is not None:
+            self.teacher.copy_from(self)
 
     def forward(self, inputs: dict, data_samples: Optional[list] = None, mode: str = 'tensor'):
         """MMEngine entry point: ``mode`` is ``'loss'``, ``'predict'`` or ``'tensor'`` (image embeddings)."""
@@ -59,31 +86,56 @@ class ImageTextPretrainer(BaseModel):
 
     def loss(self, inputs: dict, data_samples: Optional[list] = None) -> Dict[str, torch.Tensor]:
         """Every objective's terms on one batch; keys starting with ``loss_`` are summed for backward."""
-        context = dict(views=inputs['views'], data_samples=data_samples)
-        context['image_tokens'] = self._encode_views(inputs['views'])
+        context = self._context(inputs, data_samples)
+        context['teacher'] = self.teacher.encode(context['teacher_views']) if self._teacher_runs() else None
+        context['masks'] = self.masker(context) if self.masker else [None] * len(context['views'])
+        self._encode_students(context)
         if self.text_encoder is not None:
             context['image_embeds'] = torch.stack([self.image_projection(t[:, 0]) for t in context['image_tokens']])
             context['text_embeds'] = self.encode_text(inputs['text'])
             context['logit_scale'] = self.logit_scale.exp()
         losses = {}
-        for objective in self.objectives.values():
-            losses.update(objective(context))
+        for name, objective in self.objectives.items():
+            losses.update(objective(context, self._ema_twins(name, objective)))
         if self.text_encoder is not None:
             losses['logit_scale'] = context['logit_scale'].detach()
         return losses
 
-    def _encode_views(self, views: List[torch.Tensor]) -> List[torch.Tensor]:
-        """V views of (B, 3, H, W) -> V token tensors (B, 1 + N, D); same-size views share one encoder pass."""
-        tokens = [None] * len(views)
-        by_shape: Dict[tuple, List[int]] = {}
-        for i, view in enumerate(views):
-            by_shape.setdefault(tuple(view.shape), []).append(i)
-        for indices in by_shape.values():
-            batch = torch.cat([views[i] for i in indices])
-            out = self.image_encoder.forward_encoder(batch)['tokens'].chunk(len(indices))
-            for i, t in zip(indices, out):
-                tokens[i] = t
-        return tokens
+    def _context(self, inputs: dict, data_samples: Optional[list]) -> dict:
+        """The batch as the context objectives and maskers read (see objectives/base.py)."""
+        patch = self.image_encoder.patch_embed.patch_size
+        views = inputs['views']
+        return dict(views=views, teacher_views=inputs.get('teacher_views') or views, boxes=inputs.get('boxes'),
+                    data_samples=data_samples, training=self.training,
+                    grid_sizes=[(v.shape[-2] // patch[0], v.shape[-1] // patch[1]) for v in views],
+                    mask_mode=getattr(self.masker, 'mode', 'remove'))
+
+    def _teacher_runs(self) -> bool:
+        return any(o.needs_teacher for o in self.objectives.values()) or getattr(self.masker, 'needs_teacher', False)
+
+    def _encode_students(self, context: dict) -> None:
+        """Student tokens (B, 1 + N_keep, D) and kept indices per view, views batched where they can be."""
+        outs = encode_views(self.image_encoder, context['views'], context['masks'], context['mask_mode'])
+        context['image_tokens'] = [o['tokens'] for o in outs]
+        context['ids_keep'] = [o['ids_keep'] for o in outs]
+
+    def _ema_twins(self, name: str, objective: nn.Module) -> Dict[str, nn.Module]:
+        if self.teacher is None:
+            return {}
+        return {m: self.teacher.twin(f'objectives.{name}.{m}') for m in objective.ema_modules}
+
+    def update_teacher(self, momentum: float) -> None:
+        """Move the EMA teacher towards the student (called by :class:`EMATeacherHook` after each step)."""
+        if self.teacher is None:
+            raise RuntimeError('update_teacher() called on a model without an EMA teacher (model.teacher is None)')
+        self.teacher.update(self, momentum)
+
+    def set_teacher_temp(self, **temps: float) -> None:
+        """Named setter for scheduled teacher temperatures (e.g. ``cls=0.04, patch=0.07``), passed to every
+        objective that has ``set_teacher_temp``."""
+        for objective in self.objectives.values():
+            if hasattr(objective, 'set_teacher_temp'):
+                objective.set_teacher_temp(**temps)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, embed_dim) projected CLS embedding (not normalised)."""

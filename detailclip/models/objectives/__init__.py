@@ -1,3 +1,4 @@
+from .base import Objective, select
 from .clip import CLIPObjective
 
-__all__ = ['CLIPObjective']
+__all__ = ['CLIPObjective', 'Objective', 'select']

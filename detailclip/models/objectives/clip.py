@@ -1,14 +1,14 @@
 """The contrastive image-text objective."""
-from typing import Dict
+from typing import Dict, Optional, Sequence
 
 import torch
-from torch import nn
 
 from detailclip.registry import MODELS
+from .base import Objective
 
 
 @MODELS.register_module()
-class CLIPObjective(nn.Module):
+class CLIPObjective(Objective):
     """InfoNCE between every student view and the caption (CLIP arXiv 2103.00020).
 
     With several views (A-CLIP, DetailCLIP) the loss is the weighted mean of per-view terms, and the text
@@ -18,13 +18,17 @@ class CLIPObjective(nn.Module):
     Args:
         loss (dict): Loss config, ``CLIPInfoNCELoss`` (``gather_with_grad``, ``view_weights``).
         weight (float): Weight of ``loss_clip`` in the total loss.
+        views (Sequence[int], optional): Student views to use (all when None; SLIP: only the CLIP view).
     """
 
-    def __init__(self, loss: dict = dict(type='CLIPInfoNCELoss'), weight: float = 1.0):
+    def __init__(self, loss: dict = dict(type='CLIPInfoNCELoss'), weight: float = 1.0,
+                 views: Optional[Sequence[int]] = None):
         super().__init__()
         self.loss = MODELS.build(loss)
         self.weight = weight
+        self.views = None if views is None else list(views)
 
-    def forward(self, context: dict) -> Dict[str, torch.Tensor]:
-        loss, acc = self.loss(context['image_embeds'], context['text_embeds'], context['logit_scale'])
+    def forward(self, context: dict, ema: dict) -> Dict[str, torch.Tensor]:
+        image_embeds = context['image_embeds'] if self.views is None else context['image_embeds'][self.views]
+        loss, acc = self.loss(image_embeds, context['text_embeds'], context['logit_scale'])
         return dict(loss_clip=self.weight * loss, clip_acc=acc)

@@ -1,0 +1,51 @@
+"""What every objective reads and returns.
+
+An objective is a registered ``nn.Module`` that owns its heads and its loss; :class:`ImageTextPretrainer` calls
+``objective(context, ema)`` for each configured objective, in config order, and sums the returned ``loss_*`` terms.
+
+``context`` (a dict; masks use the project-wide convention True = removed / predicted):
+
+================  ==================================================================================================
+``views``          list of V student views, each (B, 3, H, W) normalised (views may differ in size: multi-crop)
+``teacher_views``  list of the views the teacher sees (the student views unless the pipeline gives its own)
+``boxes``          (B, V + V_t, 4) crop boxes (top, left, height, width) in source pixels, or None
+``data_samples``   the batch's data samples (labels for supervised objectives)
+``teacher``        None, or dict(tokens=[(B, 1 + N, D) per teacher view] after the final norm,
+                   cls_attn=[(B, N) per teacher view]): the EMA teacher's outputs, computed without grad
+``masks``          list (per student view) of (B, N) bool or None; ``mask_mode`` is 'remove' or 'replace'
+``image_tokens``   list (per student view) of (B, 1 + N_keep, D) encoder tokens after the final norm
+``ids_keep``       list (per student view) of (B, N_keep) kept patch indices (ascending) or None (nothing removed)
+``image_embeds``   (V, B, d) projected CLS embeddings (text methods only)
+``text_embeds``    (B, d) projected caption embeddings; ``logit_scale``: the 0-d multiplier exp(t)
+================  ==================================================================================================
+
+Objectives may add entries for later ones (``decoded``: the MAE decoder's (B, 1 + N, D_dec) outputs per view, read by
+iBOT's patch term in DetailCLIP), so config order matters there.
+
+``ema`` maps each name in the objective's ``ema_modules`` to its frozen EMA twin held by the teacher (e.g. the
+teacher's iBOT head), or is empty when the method has no teacher.
+"""
+from typing import Dict, Sequence
+
+import torch
+from torch import nn
+
+
+class Objective(nn.Module):
+    """Base class: declares what the objective needs from the pretrainer.
+
+    Attributes:
+        needs_teacher (bool): The EMA teacher must run on ``teacher_views`` for this objective.
+        ema_modules (tuple[str]): Names of submodules that get an EMA twin in the teacher (passed back as ``ema``).
+    """
+
+    needs_teacher = False
+    ema_modules: Sequence[str] = ()
+
+    def forward(self, context: dict, ema: Dict[str, nn.Module]) -> Dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+def select(items: Sequence, indices: Sequence[int] = None) -> list:
+    """``items`` at ``indices`` (all of them when None): how an objective picks the views it uses."""
+    return list(items) if indices is None else [items[i] for i in indices]

@@ -1,0 +1,70 @@
+"""The EMA ("mean") teacher: a frozen copy of chosen student parts, moved towards the student after each step."""
+import copy
+from typing import Dict, List, Sequence
+
+import torch
+from torch import nn
+
+from .encoders.batching import encode_views
+
+
+class EMATeacher(nn.Module):
+    """Frozen exponential-moving-average copy of student submodules (BYOL arXiv 2006.07733; DINO 2104.14294).
+
+    The copies never get gradients and stay in eval mode (``bn_batch_stats=True`` lets BatchNorm layers use batch
+    statistics, as A-CLIP's EMA projector does). :meth:`update` is the only place they change; the EMA hook calls it
+    once per optimizer step with the scheduled momentum, using foreach ops.
+
+    Args:
+        student (nn.Module): The pretrainer the twins are copied from.
+        modules (Sequence[str]): Dotted submodule paths of ``student`` to copy (e.g. ``image_encoder``,
+            ``objectives.ibot.head``).
+        bn_batch_stats (bool): Keep BatchNorm layers of the twins in training mode.
+    """
+
+    def __init__(self, student: nn.Module, modules: Sequence[str], bn_batch_stats: bool = False):
+        super().__init__()
+        self.paths = list(dict.fromkeys(modules))
+        self.twins = nn.ModuleDict({_key(p): copy.deepcopy(student.get_submodule(p)) for p in self.paths})
+        self.twins.requires_grad_(False)
+        self.bn_batch_stats = bn_batch_stats
+        self.train(False)
+
+    def train(self, mode: bool = True) -> 'EMATeacher':
+        """Stay in eval mode whatever the pretrainer's mode (BatchNorm excepted when ``bn_batch_stats``)."""
+        super().train(False)
+        if self.bn_batch_stats:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.train(mode)
+        return self
+
+    def twin(self, path: str) -> nn.Module:
+        """The EMA copy of the student submodule at ``path``."""
+        return self.twins[_key(path)]
+
+    @torch.no_grad()
+    def copy_from(self, student: nn.Module) -> None:
+        """Make every twin equal to its student submodule (after the student's weights were (re)initialised)."""
+        for path in self.paths:
+            self.twin(path).load_state_dict(student.get_submodule(path).state_dict())
+
+    @torch.no_grad()
+    def update(self, student: nn.Module, momentum: float) -> None:
+        """teacher <- momentum * teacher + (1 - momentum) * student, for every copied parameter."""
+        teacher_params, student_params = [], []
+        for path in self.paths:
+            teacher_params += list(self.twin(path).parameters())
+            student_params += [p.detach() for p in student.get_submodule(path).parameters()]
+        torch._foreach_lerp_(teacher_params, student_params, 1.0 - momentum)
+
+    @torch.no_grad()
+    def encode(self, views: List[torch.Tensor]) -> Dict[str, list]:
+        """Teacher tokens (B, 1 + N, D) and CLS attention (B, N) for each (B, 3, H, W) view, never masked."""
+        outs = encode_views(self.twin('image_encoder'), views, return_cls_attn=True)
+        return dict(tokens=[o['tokens'] for o in outs], cls_attn=[o['cls_attn'] for o in outs])
+
+
+def _key(path: str) -> str:
+    """ModuleDict keys cannot contain dots."""
+    return path.replace('.', '__')
