@@ -1,4 +1,5 @@
 from .checkpoint import WeightsOnlyCheckpointHook
+from .ema import EMATeacherHook, cosine_momentum
 from .logit_scale import LogitScaleClampHook
 
-__all__ = ['LogitScaleClampHook', 'WeightsOnlyCheckpointHook']
+__all__ = ['EMATeacherHook', 'LogitScaleClampHook', 'WeightsOnlyCheckpointHook', 'cosine_momentum']
