@@ -38,7 +38,8 @@ class ImageTextPretrainer(BaseModel):
     """
 
     def __init__(self, image_encoder: dict, objectives: Dict[str, dict], text_encoder: Optional[dict] = None,
-                 masker: Optional[dict] = None, teacher: Optional[dict] = None, embed_dim: int = 512, logit_scale_init: float = math.log(1 / 0.07),
+                 masker: Optional[dict] = None, teacher: Optional[dict] = None, embed_dim: int = 512,
+                 logit_scale_init: float = math.log(1 / 0.07),
                  logit_scale_max: float = math.log(100), data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         # built here, not by BaseModel, so the detailclip registry resolves it without a default scope

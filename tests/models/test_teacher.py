@@ -91,6 +91,7 @@ def test_objective_needing_a_teacher_without_one_is_a_clear_error():
         needs_teacher = True
 
     with pytest.raises(ValueError, match='needs the EMA teacher'):
-        MODELS.build(dict(type='ImageTextPretrainer', image_encoder=ENCODER, objectives=dict(x=dict(type='NeedsTeacher'))))
+        MODELS.build(dict(type='ImageTextPretrainer', image_encoder=ENCODER,
+                          objectives=dict(x=dict(type='NeedsTeacher'))))
     with pytest.raises(RuntimeError, match='without an EMA teacher'):
         build(teacher=None).update_teacher(0.9)
