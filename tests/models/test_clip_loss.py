@@ -51,7 +51,7 @@ def _grads(loss, leaves):
 def test_matches_reference(batch, dim, num_views, view_weights, gather_with_grad):
     images, texts, log_scale = _leaves(num_views, batch, dim)
     loss_fn = CLIPInfoNCELoss(gather_with_grad=gather_with_grad, view_weights=view_weights)
-    loss, _ = loss_fn(images, texts, log_scale.exp())
+    loss, _, _ = loss_fn(images, texts, log_scale.exp())
     weights = view_weights or (1 / num_views, ) * num_views
     ref = reference_loss(images, texts, log_scale.exp(), weights)
     torch.testing.assert_close(loss, ref)
@@ -62,8 +62,8 @@ def test_matches_reference(batch, dim, num_views, view_weights, gather_with_grad
 def test_two_dim_image_input_is_one_view():
     images, texts, log_scale = _leaves(1, 5, 8)
     loss_fn = CLIPInfoNCELoss()
-    loss_2d, acc_2d = loss_fn(images[0], texts, log_scale.exp())
-    loss_3d, acc_3d = loss_fn(images, texts, log_scale.exp())
+    loss_2d, acc_2d, _ = loss_fn(images[0], texts, log_scale.exp())
+    loss_3d, acc_3d, _ = loss_fn(images, texts, log_scale.exp())
     torch.testing.assert_close(loss_2d, loss_3d)
     torch.testing.assert_close(acc_2d, acc_3d)
 
@@ -72,9 +72,9 @@ def test_clip_acc_uses_last_view():
     texts = torch.eye(3)
     first = torch.eye(3)  # every image picks its own caption
     last = torch.eye(3)[[0, 2, 1]]  # images 1 and 2 pick each other's caption
-    loss, acc = CLIPInfoNCELoss()(torch.stack([first, last]), texts, torch.tensor(10.0))
+    loss, acc, _ = CLIPInfoNCELoss()(torch.stack([first, last]), texts, torch.tensor(10.0))
     torch.testing.assert_close(acc, torch.tensor(100 / 3))
-    _, acc_first = CLIPInfoNCELoss()(torch.stack([last, first]), texts, torch.tensor(10.0))
+    _, acc_first, _ = CLIPInfoNCELoss()(torch.stack([last, first]), texts, torch.tensor(10.0))
     torch.testing.assert_close(acc_first, torch.tensor(100.0))
     assert not acc.requires_grad and acc.dtype == torch.float32
 
@@ -104,7 +104,7 @@ def test_fake_rank_one_of_two(monkeypatch, batch, num_views):
     monkeypatch.setattr(clip_loss, 'gather_features', lambda x, with_grad=True: torch.cat([others[x.dim()], x]))
 
     images, texts, log_scale = _leaves(num_views, batch, 8, seed=2)
-    loss, _ = CLIPInfoNCELoss()(images, texts, log_scale.exp())
+    loss, _, _ = CLIPInfoNCELoss()(images, texts, log_scale.exp())
     ref = reference_loss(images, texts, log_scale.exp(), (1 / num_views, ) * num_views, other_images, other_texts)
     torch.testing.assert_close(loss, ref)
     for got, want in zip(_grads(loss, (images, texts, log_scale)), _grads(ref, (images, texts, log_scale))):
@@ -113,5 +113,5 @@ def test_fake_rank_one_of_two(monkeypatch, batch, num_views):
     # Identical local pairs, orthogonal to the other rank: 100 % only if labels point at rows B..2B-1.
     local = torch.eye(8, dtype=torch.float64)[4:4 + batch]
     others[2], others[3] = torch.eye(8, dtype=torch.float64)[:batch], torch.eye(8, dtype=torch.float64)[:batch, None]
-    _, acc = CLIPInfoNCELoss()(local, local, torch.tensor(10.0))
+    _, acc, _ = CLIPInfoNCELoss()(local, local, torch.tensor(10.0))
     torch.testing.assert_close(acc, torch.tensor(100.0))

@@ -59,7 +59,7 @@ def _ddp_step(rank, num_views, gather_with_grad):
     ddp = nn.parallel.DistributedDataParallel(model)
     images, texts = _global_batch(num_views)
     local = slice(rank * BATCH, (rank + 1) * BATCH)
-    loss, _ = CLIPInfoNCELoss(gather_with_grad)(*ddp(images[:, local], texts[local]))
+    loss, _, _ = CLIPInfoNCELoss(gather_with_grad)(*ddp(images[:, local], texts[local]))
     loss.backward()
     return dict(loss=loss.detach(), grads=_grads(model))
 
@@ -123,7 +123,7 @@ def _reference(num_views, query_side_only=False):
     if query_side_only:
         loss = sum(_query_side_loss(*embeds, rank) for rank in range(WORLD)) / WORLD
     else:
-        loss, _ = CLIPInfoNCELoss()(*embeds)
+        loss, _, _ = CLIPInfoNCELoss()(*embeds)
     loss.backward()
     return loss.detach(), _grads(model)
 

@@ -30,8 +30,9 @@ class CLIPInfoNCELoss(nn.Module):
         self.gather_with_grad = gather_with_grad
         self.view_weights = None if view_weights is None else tuple(float(w) for w in view_weights)
 
-    def forward(self, image_embeds: Tensor, text_embeds: Tensor, logit_scale: Tensor) -> Tuple[Tensor, Tensor]:
-        """Compute the loss and the image->text accuracy of the last view.
+    def forward(self, image_embeds: Tensor, text_embeds: Tensor,
+                logit_scale: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Compute the loss, the image->text accuracy of the last view and the per-view terms.
 
         Args:
             image_embeds (Tensor): (V, B, d) image embeddings of V views, or (B, d) for one view;
@@ -40,8 +41,9 @@ class CLIPInfoNCELoss(nn.Module):
             logit_scale (Tensor): () the multiplier s = exp(tau'), already exponentiated.
 
         Returns:
-            tuple[Tensor, Tensor]: () the weighted loss, and () clip_acc in percent (detached), the share
-            of local rows whose image->text argmax over the W*B texts is their own caption, last view.
+            tuple[Tensor, Tensor, Tensor]: () the weighted loss; () clip_acc in percent (detached), the share
+            of local rows whose image->text argmax over the W*B texts is their own caption, last view; (V,) the
+            unweighted per-view terms (detached, for logging: the reference logs contra_loss_1/2).
         """
         if image_embeds.dim() == 2:
             image_embeds = image_embeds.unsqueeze(0)
@@ -63,7 +65,7 @@ class CLIPInfoNCELoss(nn.Module):
         loss = sum(w * term for w, term in zip(weights, per_view.unbind(0)))
         with torch.no_grad():
             clip_acc = (logits_i2t[-1].argmax(dim=-1) == labels).float().mean() * 100
-        return loss, clip_acc
+        return loss, clip_acc, per_view.detach()
 
     def _weights(self, image_embeds: Tensor, text_embeds: Tensor) -> Tuple[float, ...]:
         """Check shapes and return w_v for V = ``image_embeds.shape[0]`` views."""

@@ -30,5 +30,8 @@ class CLIPObjective(Objective):
 
     def forward(self, context: dict, ema: dict) -> Dict[str, torch.Tensor]:
         image_embeds = context['image_embeds'] if self.views is None else context['image_embeds'][self.views]
-        loss, acc = self.loss(image_embeds, context['text_embeds'], context['logit_scale'])
-        return dict(loss_clip=self.weight * loss, clip_acc=acc)
+        loss, acc, per_view = self.loss(image_embeds, context['text_embeds'], context['logit_scale'])
+        out = dict(loss_clip=self.weight * loss, clip_acc=acc)
+        if len(per_view) > 1:  # per-view terms, logged only (no "loss" in the key: MMEngine would sum them)
+            out.update({f'clip_view{v}': term for v, term in enumerate(per_view)})
+        return out
