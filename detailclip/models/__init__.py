@@ -1,8 +1,11 @@
 from .data_preprocessor import ImageTextDataPreprocessor
 from .encoders import CLIPTextTransformer, VisionTransformer
+from .heads import *  # noqa: F401,F403
+from .layers import AllReduceBatchNorm1d
 from .losses import *  # noqa: F401,F403
-from .objectives import CLIPObjective
+from .objectives import *  # noqa: F401,F403
 from .pretrainer import ImageTextPretrainer
+from .teacher import EMATeacher
 
-__all__ = ['CLIPObjective', 'CLIPTextTransformer', 'ImageTextDataPreprocessor', 'ImageTextPretrainer',
-           'VisionTransformer']
+__all__ = ['AllReduceBatchNorm1d', 'CLIPTextTransformer', 'EMATeacher', 'ImageTextDataPreprocessor',
+           'ImageTextPretrainer', 'VisionTransformer']

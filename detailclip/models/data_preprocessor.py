@@ -14,6 +14,9 @@ IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 class ImageTextDataPreprocessor(BaseDataPreprocessor):
     """``pseudo_collate`` output -> ``dict(inputs=dict(views=[(B, 3, H, W) float], text=(B, L)), data_samples)``.
 
+    When the pipeline gives them, ``teacher_views`` are normalised like ``views`` and the per-sample
+    (V + V_t, 4) crop ``boxes`` are stacked to (B, V + V_t, 4) on the device.
+
     Args:
         mean (Sequence[float]): Per-channel mean on the 0-255 scale (ImageNet's, as the reference recipes use).
         std (Sequence[float]): Per-channel standard deviation on the 0-255 scale.
@@ -29,6 +32,10 @@ class ImageTextDataPreprocessor(BaseDataPreprocessor):
     def forward(self, data: dict, training: bool = False) -> dict:
         inputs = data['inputs']
         batch = dict(views=[self._normalise(torch.stack(v)) for v in inputs['views']])
+        if 'teacher_views' in inputs:
+            batch['teacher_views'] = [self._normalise(torch.stack(v)) for v in inputs['teacher_views']]
+        if 'boxes' in inputs:
+            batch['boxes'] = self.cast_data(torch.stack(inputs['boxes']))
         if 'text' in inputs:
             batch['text'] = self.cast_data(torch.stack(inputs['text']))
         return dict(inputs=batch, data_samples=data.get('data_samples'))

@@ -1,30 +1,50 @@
 """View pipelines: several augmented uint8 views of one decoded image, plus packing into model inputs.
 
-A view recipe is a list of ``torchvision.transforms.v2`` configs (``type`` = the class name, ``interpolation``
-given as a string); each view ends as a ``(3, H, W)`` uint8 tensor. Normalisation happens on the device in the
-data preprocessor, so workers ship uint8 (4x less inter-process traffic than float).
+A view recipe is a list of transform configs (``type`` = a class registered in our TRANSFORMS or a
+``torchvision.transforms.v2`` class name, ``interpolation`` given as a string, nested ``transforms`` lists allowed);
+each view ends as a ``(3, H, W)`` uint8 tensor. The reference recipes are in :mod:`.augment`. Normalisation happens
+on the device in the data preprocessor, so workers ship uint8 (4x less inter-process traffic than float).
 """
-from typing import List, Sequence
+from typing import List, Optional, Sequence, Union
 
 import torch
 from mmengine.structures import BaseDataElement
 from torchvision.transforms import InterpolationMode, v2
 
 from detailclip.registry import TRANSFORMS
+from .augment import sized_recipe
+
+
+def build_transform(cfg: dict) -> v2.Transform:
+    """One transform config -> transform; nested ``transforms`` lists (RandomApply, RandomChoice) are built too.
+
+    ``type`` is looked up among the platform's own transforms (``detailclip.registry.TRANSFORMS``, e.g.
+    ``PILGaussianBlur``) first, then in ``torchvision.transforms.v2``.
+    """
+    cfg = dict(cfg)
+    name = cfg.pop('type')
+    if 'transforms' in cfg:
+        cfg['transforms'] = [build_transform(step) for step in cfg['transforms']]
+    if isinstance(cfg.get('interpolation'), str):
+        cfg['interpolation'] = InterpolationMode(cfg['interpolation'])
+    return _transform_class(name)(**cfg)
+
+
+def _transform_class(name: str) -> type:
+    """Our registry's own entries only (not MMEngine's parent registry, where downstream packages register
+    same-named transforms), then torchvision v2's transform classes."""
+    if name in TRANSFORMS.module_dict:
+        return TRANSFORMS.module_dict[name]
+    cls = getattr(v2, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, v2.Transform)):
+        raise KeyError(f'unknown view transform {name!r}: use a class registered in detailclip TRANSFORMS or a '
+                       'transform class of torchvision.transforms.v2')
+    return cls
 
 
 def build_view(recipe: Sequence[dict]) -> v2.Compose:
-    """Build one view recipe (a list of torchvision v2 transform configs) ending in a uint8 tensor."""
-    steps = []
-    for cfg in recipe:
-        cfg = dict(cfg)
-        name = cfg.pop('type')
-        if not hasattr(v2, name):
-            raise KeyError(f'unknown view transform {name!r}: use a class name from torchvision.transforms.v2')
-        if isinstance(cfg.get('interpolation'), str):
-            cfg['interpolation'] = InterpolationMode(cfg['interpolation'])
-        steps.append(getattr(v2, name)(**cfg))
-    return v2.Compose([*steps, v2.PILToTensor(), v2.ToDtype(torch.uint8)])
+    """Build one view recipe (a list of transform configs, see :func:`build_transform`) ending in a uint8 tensor."""
+    return v2.Compose([*map(build_transform, recipe), v2.PILToTensor(), v2.ToDtype(torch.uint8)])
 
 
 @TRANSFORMS.register_module()
@@ -32,12 +52,16 @@ class MultiView:
     """``results['img']`` -> ``results['views']``: one ``(3, H, W)`` uint8 tensor per recipe.
 
     Args:
-        views (list[list[dict]]): One recipe per view, e.g. CLIP's single RandomResizedCrop(scale 0.5-1).
+        views (list[list[dict] | str]): One recipe per view: a list of transform configs, or the name of a recipe in
+            :data:`~detailclip.datasets.transforms.augment.RECIPES` (``'clip'``, ``'detailclip'``, ``'slip_simclr'``,
+            ...) cropped to ``size``.
         num_repeats (int): Each recipe is applied this many times (DetailCLIP: one recipe, two views).
+        size (int, optional): Crop size of named recipes.
     """
 
-    def __init__(self, views: Sequence[Sequence[dict]], num_repeats: int = 1):
-        self.recipes = [build_view(recipe) for recipe in views for _ in range(num_repeats)]
+    def __init__(self, views: Sequence[Union[Sequence[dict], str]], num_repeats: int = 1, size: Optional[int] = None):
+        recipes = [sized_recipe(v, size) if isinstance(v, str) else v for v in views]
+        self.recipes = [build_view(recipe) for recipe in recipes for _ in range(num_repeats)]
 
     def __call__(self, results: dict) -> dict:
         results['views'] = [recipe(results['img']) for recipe in self.recipes]
@@ -48,6 +72,9 @@ class MultiView:
 class PackImageText:
     """Pack a sample as ``dict(inputs=dict(views=[...], text=(L,)), data_samples=BaseDataElement)``.
 
+    ``teacher_views`` (the teacher's own views) and ``boxes`` ((V + V_t, 4) crop boxes) are packed into ``inputs``
+    when the view transform made them (A-CLIP's :class:`EnclosingCropTriplet`).
+
     Args:
         meta_keys (tuple[str]): Keys of ``results`` copied into the data sample (e.g. ``gt_label``,
             ``img_id``, ``caption_tokens`` for retrieval, whose caption count varies per image).
@@ -57,9 +84,7 @@ class PackImageText:
         self.meta_keys = tuple(meta_keys)
 
     def __call__(self, results: dict) -> dict:
-        inputs = dict(views=results['views'])
-        if 'text' in results:
-            inputs['text'] = results['text']
+        inputs = {key: results[key] for key in ('views', 'teacher_views', 'boxes', 'text') if key in results}
         sample = BaseDataElement()
         for key in self.meta_keys:
             if key in results:

@@ -1,4 +1,6 @@
 """Losses: ``nn.Module``s with one ``forward(tensors...)``, registered in ``MODELS`` under their class names."""
 from .clip_loss import CLIPInfoNCELoss
+from .pixel_loss import PixelReconLoss
+from .ssl_losses import BYOLLoss, SimCLRLoss
 
-__all__ = ['CLIPInfoNCELoss']
+__all__ = ['BYOLLoss', 'CLIPInfoNCELoss', 'PixelReconLoss', 'SimCLRLoss']

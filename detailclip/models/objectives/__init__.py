@@ -1,4 +1,8 @@
 from .base import Objective, select
 from .clip import CLIPObjective
+from .mae import MAEObjective
+from .ssl import BYOLObjective, SimCLRObjective
+from .supervised import SupervisedObjective
 
-__all__ = ['CLIPObjective', 'Objective', 'select']
+__all__ = ['BYOLObjective', 'CLIPObjective', 'MAEObjective', 'Objective', 'SimCLRObjective', 'SupervisedObjective',
+           'select']

@@ -1,0 +1,66 @@
+"""Masked pixel reconstruction through an MAE decoder."""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from detailclip.registry import MODELS
+from ..heads.mae_decoder import PixelHead
+from ..losses.pixel_loss import PixelReconLoss
+from ..ops import patchify
+from .base import Objective, select
+
+
+@MODELS.register_module()
+class MAEObjective(Objective):
+    """Reconstruct the pixels of removed patches (MAE arXiv 2111.06377; DetailCLIP arXiv 2409.06809 methods.md 7.5).
+
+    For each selected student view that has a mask: decode the encoder tokens, predict every patch's pixels and
+    take :class:`PixelReconLoss` on the removed patches; the loss is the mean over those views (DetailCLIP:
+    1/2 (L(u) + L(v))). The target is the student view itself, i.e. the normalised augmented image (Q-D24).
+    Publishes ``context['decoded']`` (per student view, the decoder output (B, 1 + N, D_dec) or None), which
+    DetailCLIP's iBOT patch term reads; objectives run in config order, so list this one first.
+
+    Args:
+        decoder: :class:`MAEDecoder` config (``type`` may be omitted); ``in_dim`` must be the encoder width.
+        patch_size: Encoder patch side p; checked against each view's size and grid at forward time.
+        norm_pix: Standardise each target patch (MAE's norm_pix_loss).
+        weight: Weight of ``loss_pixel`` in the total loss.
+        views: Student views to reconstruct (all masked ones when None).
+        pixel_head_init: ``'xavier'`` (MAE) or ``'default'`` (reference PyTorch default init, Q-D23).
+        publish_decoded: Store the decoder outputs in ``context['decoded']``.
+    """
+
+    def __init__(self, decoder: dict, patch_size: int = 16, norm_pix: bool = True, weight: float = 1.0,
+                 views: Optional[Sequence[int]] = None, pixel_head_init: str = 'xavier', publish_decoded: bool = True):
+        super().__init__()
+        self.decoder = MODELS.build({'type': 'MAEDecoder', **decoder})
+        self.pixel_head = PixelHead(self.decoder.width, patch_size, init=pixel_head_init)
+        self.loss = PixelReconLoss(norm_pix=norm_pix)
+        self.patch_size = patch_size
+        self.weight = weight
+        self.views = None if views is None else list(views)
+        self.publish_decoded = publish_decoded
+
+    def forward(self, context: dict, ema: dict) -> Dict[str, torch.Tensor]:
+        decoded: List[Optional[torch.Tensor]] = [None] * len(context['views'])
+        losses = []
+        for v in select(range(len(context['views'])), self.views):
+            mask = context['masks'][v]
+            if mask is None:
+                continue
+            decoded[v] = self.decoder(context['image_tokens'][v], context['ids_keep'][v], context['grid_sizes'][v])
+            target = patchify(context['views'][v], self._patch_size(context, v))
+            losses.append(self.loss(self.pixel_head(decoded[v][:, 1:]), target, mask))
+        if not losses:
+            raise ValueError('MAEObjective found no masked student view: configure a masker for its views')
+        if self.publish_decoded:
+            context['decoded'] = decoded
+        return dict(loss_pixel=self.weight * torch.stack(losses).mean())
+
+    def _patch_size(self, context: dict, view: int) -> int:
+        """The view's patch side (image width over grid width), which must match the pixel head's."""
+        patch = context['views'][view].shape[-1] // context['grid_sizes'][view][1]
+        if patch != self.patch_size:
+            raise ValueError(f'view {view} has patch size {patch} but MAEObjective was built with patch_size='
+                             f'{self.patch_size}: set it to the encoder patch size')
+        return patch
