@@ -1,6 +1,7 @@
-from .hooks import EMATeacherHook, LogitScaleClampHook, WeightsOnlyCheckpointHook
+from .hooks import EMATeacherHook, LogitScaleClampHook, TeacherTempHook, WeightsOnlyCheckpointHook
 from .loops import MultiTestLoop, MultiValLoop, ResumableIterBasedTrainLoop
 from .optim import AutocastOptimWrapper, CLIPOptimWrapperConstructor
 
 __all__ = ['AutocastOptimWrapper', 'CLIPOptimWrapperConstructor', 'EMATeacherHook', 'LogitScaleClampHook',
-           'MultiTestLoop', 'MultiValLoop', 'ResumableIterBasedTrainLoop', 'WeightsOnlyCheckpointHook']
+           'MultiTestLoop', 'MultiValLoop', 'ResumableIterBasedTrainLoop', 'TeacherTempHook',
+           'WeightsOnlyCheckpointHook']

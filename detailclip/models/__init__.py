@@ -3,6 +3,7 @@ from .encoders import CLIPTextTransformer, VisionTransformer
 from .heads import *  # noqa: F401,F403
 from .layers import AllReduceBatchNorm1d
 from .losses import *  # noqa: F401,F403
+from .maskers import *  # noqa: F401,F403
 from .objectives import *  # noqa: F401,F403
 from .pretrainer import ImageTextPretrainer
 from .teacher import EMATeacher

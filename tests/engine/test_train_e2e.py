@@ -9,7 +9,7 @@ from mmengine.runner import Runner
 
 from detailclip.datasets import CsvImageTextDataset
 from detailclip.registry import DATASETS, HOOKS
-from tests.conftest import TINY_CLIP, tiny_config
+from detailclip.testing import TINY_CLIP, tiny_config
 
 N = 3  # iterations before the interruption; the full run is 2N
 

@@ -1,31 +1,28 @@
 # The built-in synthetic world (tools/data/make_synthetic_world.py), generated on first use into `data_root`.
-# Train: caption CSV with CLIP's single view (RandomResizedCrop scale 0.5-1, bilinear). Val: zero-shot
-# classification on the single-object split and image-text retrieval on the Karpathy-style split.
+# Train: the caption CSV, with one pipeline per method family below (leaves pick one through
+# `train_dataloader = dict(dataset=dict(pipeline=_base_.<name>_pipeline))`). Val: zero-shot classification on the
+# single-object split and image-text retrieval on the Karpathy-style split.
 data_root = 'data/synthetic_world'
 crop_size = 64
+local_size = 32
 context_length = 32
 world = dict(seed=0, image_size=128)  # generator arguments (see tools/data/make_synthetic_world.py --help)
 
-train_pipeline = [
-    dict(type='LoadImageRGB'),
-    dict(type='MultiView', views=[[dict(type='RandomResizedCrop', size=crop_size, scale=(0.5, 1.0),
-                                        ratio=(3 / 4, 4 / 3), interpolation='bilinear', antialias=True)]]),
-    dict(type='Tokenize', context_length=context_length),
-    dict(type='PackImageText'),
-]
-eval_view = [dict(type='Resize', size=crop_size, interpolation='bilinear', antialias=True),
-             dict(type='CenterCrop', size=crop_size)]
-zero_shot_pipeline = [
-    dict(type='LoadImageRGB'),
-    dict(type='MultiView', views=[eval_view]),
-    dict(type='PackImageText', meta_keys=('img_path', 'gt_label')),
-]
-retrieval_pipeline = [
-    dict(type='LoadImageRGB'),
-    dict(type='MultiView', views=[eval_view]),
-    dict(type='Tokenize', context_length=context_length, key='captions', out_key='caption_tokens'),
-    dict(type='PackImageText', meta_keys=('img_path', 'img_id', 'caption_tokens')),
-]
+load = dict(type='LoadImageRGB')
+tokenize = dict(type='Tokenize', context_length=context_length)
+pack = dict(type='PackImageText')
+train_pipeline = [load, dict(type='MultiView', views=['clip'], size=crop_size), tokenize, pack]
+two_view_pipeline = [load, dict(type='MultiView', views=['detailclip'], num_repeats=2, size=crop_size), tokenize, pack]
+same_view_twice_pipeline = [load, dict(type='MultiView', views=['clip'], size=crop_size, copies=2), tokenize, pack]
+slip_pipeline = [load, dict(type='MultiView', views=['clip', 'slip_simclr', 'slip_simclr'], size=crop_size),
+                 tokenize, pack]
+aclip_pipeline = [load, dict(type='EnclosingCropTriplet', size=crop_size, scale=(0.5, 1.0)), tokenize, pack]
+# image-only methods read the same images and ignore the captions
+mae_pipeline = [load, dict(type='MultiView', views=['mae'], size=crop_size), pack]
+multicrop_pipeline = [load, dict(type='MultiCrop', global_size=crop_size, local_size=local_size, n_global=2,
+                                 n_local=2, global_scale=(0.25, 1.0), local_scale=(0.05, 0.25)), pack]
+supervised_pipeline = [load, dict(type='MultiView', views=['supervised'], size=crop_size),
+                       dict(type='PackImageText', meta_keys=('img_path', 'gt_label'))]
 
 train_dataloader = dict(
     batch_size=128,
@@ -37,6 +34,13 @@ train_dataloader = dict(
                  data_prefix=dict(img_path='pretrain'), img_key='filepath', caption_key='title',
                  auto_generate=world, pipeline=train_pipeline),
 )
+eval_view = dict(type='MultiView', views=[[dict(type='Resize', size=crop_size, interpolation='bilinear',
+                                                antialias=True),
+                                           dict(type='CenterCrop', size=crop_size)]])
+zero_shot_pipeline = [load, eval_view, dict(type='PackImageText', meta_keys=('img_path', 'gt_label'))]
+retrieval_pipeline = [load, eval_view,
+                      dict(type='Tokenize', context_length=context_length, key='captions', out_key='caption_tokens'),
+                      dict(type='PackImageText', meta_keys=('img_path', 'img_id', 'caption_tokens'))]
 eval_loader = dict(batch_size=128, num_workers=2, persistent_workers=False, drop_last=False,
                    sampler=dict(type='DefaultSampler', shuffle=False))
 val_dataloader = [

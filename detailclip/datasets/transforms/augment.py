@@ -82,6 +82,9 @@ RECIPES: Dict[str, List[dict]] = dict(
     dino_global1=[_FLIP, _color_jitter(0.2), _GRAY, _blur(1.0)],
     dino_global2=[_FLIP, _color_jitter(0.2), _GRAY, _blur(0.1), _SOLARIZE],
     dino_local=[_FLIP, _color_jitter(0.2), _GRAY, _blur(0.5)],
+    # MAE (methods.md 8.1) and the supervised baseline's crop: no colour augmentation
+    mae=[_crop((0.2, 1.0), 'bicubic'), _FLIP],
+    supervised=[_crop((0.08, 1.0), 'bicubic'), _FLIP],
 )
 
 

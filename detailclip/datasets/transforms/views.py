@@ -57,14 +57,18 @@ class MultiView:
             ...) cropped to ``size``.
         num_repeats (int): Each recipe is applied this many times (DetailCLIP: one recipe, two views).
         size (int, optional): Crop size of named recipes.
+        copies (int): Each view is emitted this many times, identical (MaskCLIP: the student sees a view once in full
+            and once masked, and the teacher sees the same full view).
     """
 
-    def __init__(self, views: Sequence[Union[Sequence[dict], str]], num_repeats: int = 1, size: Optional[int] = None):
+    def __init__(self, views: Sequence[Union[Sequence[dict], str]], num_repeats: int = 1, size: Optional[int] = None,
+                 copies: int = 1):
         recipes = [sized_recipe(v, size) if isinstance(v, str) else v for v in views]
         self.recipes = [build_view(recipe) for recipe in recipes for _ in range(num_repeats)]
+        self.copies = copies
 
     def __call__(self, results: dict) -> dict:
-        results['views'] = [recipe(results['img']) for recipe in self.recipes]
+        results['views'] = [view for recipe in self.recipes for view in [recipe(results['img'])] * self.copies]
         return results
 
 

@@ -14,6 +14,8 @@ from typing import List, Optional, Sequence
 import torch
 from torch import nn
 
+from detailclip.registry import MODELS
+
 
 class Masker(nn.Module):
     """Base class.
@@ -44,3 +46,11 @@ class Masker(nn.Module):
     def mask_view(self, context: dict, view: int) -> torch.Tensor:
         """(B, N) bool mask of student view ``view``."""
         raise NotImplementedError
+
+
+@MODELS.register_module()
+class NoMask(Masker):
+    """Every student view unmasked (CLIP arXiv 2103.00020, SLIP, DINO): the same as configuring no masker."""
+
+    def mask_view(self, context: dict, view: int) -> None:
+        return None

@@ -1,0 +1,198 @@
+"""Self-distillation losses with centred, sharpened teacher targets: DINO's CLS loss and iBOT's CLS + patch loss.
+
+Notation: V student views, V_t <= V teacher views, teacher view q paired with student view q (so the student lists
+its global views first); P same-view pairs for the patch term; B samples, N patches, K / K2 prototypes.
+H(P, Q) = -sum_k P_k log Q_k is the cross-entropy of a teacher distribution P and student log-probabilities log Q.
+The centres are registered buffers, so checkpoints keep them (methods.md Q-D20); teacher temperatures are scheduled
+by ``TeacherTempHook`` through ``set_teacher_temp``.
+"""
+import math
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from detailclip.registry import MODELS
+from detailclip.utils.dist import all_reduce_mean
+
+
+def _check_temp(name: str, value: float) -> float:
+    """``value`` as a float, or a ValueError unless it is a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f'{name} temperature must be a finite number > 0, got {value!r}')
+    return float(value)
+
+
+def cross_view_ce(teacher_probs: Tensor, student_log_probs: Tensor) -> Tensor:
+    """Mean over ordered pairs (q, v), q != v, of mean_b H(P_q, Q_v).
+
+    Args:
+        teacher_probs (Tensor): (V_t, B, K) teacher distributions.
+        student_log_probs (Tensor): (V, B, K) student log-probabilities, V >= V_t.
+
+    Returns:
+        Tensor: () the loss.
+    """
+    num_teacher, num_student = teacher_probs.shape[0], student_log_probs.shape[0]
+    if num_teacher > num_student or num_student < 2 or teacher_probs.shape[1:] != student_log_probs.shape[1:]:
+        raise ValueError(f'cross-view loss: need teacher (V_t, B, K) and student (V, B, K) with 1 <= V_t <= V and '
+                         f'V >= 2, got {tuple(teacher_probs.shape)} and {tuple(student_log_probs.shape)}')
+    # One teacher view at a time: memory stays at one (V, B, K) product.
+    ce = torch.stack([-(p * student_log_probs).sum(-1).mean(-1) for p in teacher_probs])  # (V_t, V)
+    different = ~torch.eye(num_teacher, num_student, dtype=torch.bool, device=ce.device)
+    return ce[different].mean()
+
+
+def masked_patch_ce(teacher_probs: Tensor, student_log_probs: Tensor, masks: Tensor) -> Tensor:
+    """Mean over pairs and samples of sum_n M_n H(P_n, Q_n) / max(1, sum_n M_n), given the masked tokens only.
+
+    Args:
+        teacher_probs (Tensor): (M, K2) teacher distributions at the M masked positions, in ``masks`` order.
+        student_log_probs (Tensor): (M, K2) student log-probabilities at the same positions.
+        masks (Tensor): (P, B, N) bool, True = masked (predicted).
+
+    Returns:
+        Tensor: () the loss (0 when nothing is masked).
+    """
+    ce = -(teacher_probs * student_log_probs).sum(-1)  # (M,)
+    counts = masks.sum(-1, keepdim=True).clamp(min=1).to(ce.dtype)  # (P, B, 1)
+    weights = counts.reciprocal().expand(masks.shape)[masks]  # (M,)
+    return (ce * weights).sum() / (masks.shape[0] * masks.shape[1])
+
+
+@torch.no_grad()
+def update_center(center: Tensor, teacher_logits: Tensor, momentum: float) -> None:
+    """c <- m c + (1 - m) * (global batch mean of ``teacher_logits`` over every dim but the last), in place.
+
+    Args:
+        center (Tensor): (..., K) fp32 buffer.
+        teacher_logits (Tensor): (..., K) logits; every rank must pass the same shape.
+        momentum (float): m.
+    """
+    local_mean = teacher_logits.flatten(0, -2).mean(0, dtype=center.dtype)  # (K,), fp32 for half logits
+    center.lerp_(all_reduce_mean(local_mean).view_as(center), 1.0 - momentum)
+
+
+def _teacher_probs(logits: Tensor, center: Tensor, temp: float) -> Tensor:
+    """softmax((T - c) / tau_t), without gradient."""
+    return F.softmax((logits.detach() - center) / temp, dim=-1)
+
+
+@MODELS.register_module()
+class DINOLoss(nn.Module):
+    """DINO CLS self-distillation (Caron et al., arXiv 2104.14294; methods.md 8.2).
+
+    L = mean over pairs (teacher global view q, student view v != q) of mean_b H(softmax((T_q - c)/tau_t),
+    softmax(S_v/tau_s)); afterwards c <- m c + (1 - m) * global batch mean of T.
+
+    Args:
+        out_dim (int): K.
+        student_temp (float): tau_s.
+        center_momentum (float): m.
+    """
+
+    def __init__(self, out_dim: int, student_temp: float = 0.1, center_momentum: float = 0.9):
+        super().__init__()
+        self.student_temp = _check_temp('student', student_temp)
+        self.center_momentum = center_momentum
+        self.teacher_temp = 0.04
+        self.register_buffer('center', torch.zeros(1, out_dim))
+
+    def set_teacher_temp(self, cls: Optional[float] = None) -> None:
+        """Set tau_t (left unchanged when None); DINO has no patch term, so there is no ``patch`` temperature."""
+        if cls is not None:
+            self.teacher_temp = _check_temp('cls teacher', cls)
+
+    def forward(self, student_cls: Tensor, teacher_cls: Tensor) -> Tensor:
+        """Compute the loss, then update the centre.
+
+        Args:
+            student_cls (Tensor): (V, B, K) student logits of all crops, teacher-paired global crops first.
+            teacher_cls (Tensor): (V_t, B, K) teacher logits of the global crops.
+
+        Returns:
+            Tensor: () the loss.
+        """
+        log_q = F.log_softmax(student_cls / self.student_temp, dim=-1)
+        loss = cross_view_ce(_teacher_probs(teacher_cls, self.center, self.teacher_temp), log_q)
+        update_center(self.center, teacher_cls, self.center_momentum)
+        return loss
+
+
+@MODELS.register_module()
+class IBOTLoss(nn.Module):
+    """iBOT CLS + masked-patch self-distillation (Zhou et al., arXiv 2111.07832; DetailCLIP arXiv 2409.06809,
+    methods.md 7.5, 8.3).
+
+    L_cls is :class:`DINOLoss`'s cross-view term with centre c (1, K) and tau_t; L_patch compares each student view
+    with its own teacher view at the masked positions: mean over pairs p and samples b of
+    sum_n M H(softmax((T_patch - c2)/tau_t2), softmax(S_patch/tau_s)) / max(1, sum_n M), with centre c2 (1, 1, K2).
+    Only masked positions enter the softmaxes. After the loss, c and c2 move towards the global batch means of T_cls
+    and of the patch-mean of T_patch. With a single view pair there is no cross-view pair and L_cls = 0.
+
+    Args:
+        out_dim (int): K.
+        patch_out_dim (int): K2.
+        student_temp (float): tau_s (both terms).
+        center_momentum (float): Momentum of c.
+        center_momentum2 (float): Momentum of c2.
+    """
+
+    def __init__(self, out_dim: int, patch_out_dim: int, student_temp: float = 0.1, center_momentum: float = 0.9,
+                 center_momentum2: float = 0.9):
+        super().__init__()
+        self.student_temp = _check_temp('student', student_temp)
+        self.center_momentum, self.center_momentum2 = center_momentum, center_momentum2
+        self.teacher_temp, self.teacher_temp2 = 0.04, 0.04
+        self.register_buffer('center', torch.zeros(1, out_dim))
+        self.register_buffer('center2', torch.zeros(1, 1, patch_out_dim))
+
+    def set_teacher_temp(self, cls: Optional[float] = None, patch: Optional[float] = None) -> None:
+        """Set tau_t (``cls``) and tau_t2 (``patch``); None leaves a temperature unchanged."""
+        if cls is not None:
+            self.teacher_temp = _check_temp('cls teacher', cls)
+        if patch is not None:
+            self.teacher_temp2 = _check_temp('patch teacher', patch)
+
+    def forward(self, student_cls: Tensor, student_patch: Optional[Tensor], teacher_cls: Tensor,
+                teacher_patch: Optional[Tensor], masks: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+        """Compute both terms, then update the centres.
+
+        Args:
+            student_cls (Tensor): (V, B, K) student CLS logits, teacher-paired views first.
+            student_patch (Tensor, optional): (P, B, N, K2) student patch logits; None: no patch term.
+            teacher_cls (Tensor): (V_t, B, K) teacher CLS logits.
+            teacher_patch (Tensor, optional): (P, B, N, K2) teacher patch logits of the same P views.
+            masks (Tensor, optional): (P, B, N) bool, True = masked: where the patch term is taken.
+
+        Returns:
+            tuple[Tensor, Tensor]: () L_cls and () L_patch.
+        """
+        loss_cls = self._cls_loss(student_cls, teacher_cls)
+        loss_patch = student_cls.new_zeros(()) if student_patch is None else \
+            self._patch_loss(student_patch, teacher_patch, masks)
+        update_center(self.center, teacher_cls, self.center_momentum)
+        if teacher_patch is not None:
+            update_center(self.center2, teacher_patch, self.center_momentum2)
+        return loss_cls, loss_patch
+
+    def _cls_loss(self, student_cls: Tensor, teacher_cls: Tensor) -> Tensor:
+        if student_cls.shape[0] == 1:
+            return student_cls.new_zeros(())  # no cross-view pair
+        log_q = F.log_softmax(student_cls / self.student_temp, dim=-1)
+        return cross_view_ce(_teacher_probs(teacher_cls, self.center, self.teacher_temp), log_q)
+
+    def _patch_loss(self, student_patch: Tensor, teacher_patch: Tensor, masks: Tensor) -> Tensor:
+        if teacher_patch is None or masks is None or student_patch.shape != teacher_patch.shape or \
+                masks.shape != student_patch.shape[:-1] or masks.dtype != torch.bool:
+            raise ValueError(f'patch term: need student and teacher logits (P, B, N, K2) and bool masks (P, B, N), '
+                             f'got {_shape(student_patch)}, {_shape(teacher_patch)} and {_shape(masks)}')
+        # Only masked positions: the (M, K2) softmaxes are all the loss keeps for backward.
+        probs = _teacher_probs(teacher_patch[masks], self.center2[0], self.teacher_temp2)
+        log_q = F.log_softmax(student_patch[masks] / self.student_temp, dim=-1)
+        return masked_patch_ce(probs, log_q, masks)
+
+
+def _shape(x: Optional[Tensor]) -> Optional[tuple]:
+    return None if x is None else (*x.shape, x.dtype)

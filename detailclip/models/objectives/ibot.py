@@ -1,0 +1,140 @@
+"""Self-distillation objectives: iBOT's CLS + masked-patch terms (also DetailCLIP's) and DINO's CLS term."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from detailclip.registry import MODELS
+from ..heads.ibot_head import DINOHead, IBOTHead
+from ..losses.ibot_loss import DINOLoss, IBOTLoss
+from .base import Objective, select
+
+
+def _cls_tokens(tokens: Sequence[Tensor]) -> Tensor:
+    """(V, B, D) CLS tokens of V views' (B, 1 + N_v, D) tokens; views may differ in size (multi-crop)."""
+    return torch.stack([t[:, 0] for t in tokens])
+
+
+def _logits(head: nn.Module, tokens: Sequence[Tensor],
+            patch_tokens: Sequence[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+    """(V, B, K) CLS logits of the views' ``tokens`` and (P, B, N, K2) logits of the P (B, N, D) ``patch_tokens``
+    (None when P = 0); one head call each."""
+    patch_logits = head(torch.stack(list(patch_tokens)), patch=True) if patch_tokens else None
+    return head(_cls_tokens(tokens)), patch_logits
+
+
+@MODELS.register_module()
+class IBOTObjective(Objective):
+    """iBOT self-distillation (Zhou et al., arXiv 2111.07832); DetailCLIP's variant (arXiv 2409.06809, methods.md 7.3).
+
+    Student view ``views[i]`` pairs with teacher view ``teacher_views[i]`` (positions beyond the teacher list are
+    student-only crops). The student head runs on the encoder CLS token of every view and on the patch tokens of each
+    paired view that has a mask; the teacher's EMA head (``ema['head']``) runs on the paired teacher views without
+    grad. :class:`IBOTLoss` then takes the cross-view CLS term and the same-view masked patch term. Patch tokens come
+    from the encoder (iBOT: mask-token replacement keeps all N patches in order) or from the MAE decoder output that
+    an earlier objective published as ``context['decoded']`` (DetailCLIP: token removal).
+
+    Args:
+        head (dict): :class:`IBOTHead` config (``type`` may be omitted); ``in_dim`` is the encoder width.
+        loss (dict, optional): :class:`IBOTLoss` options (``type`` may be omitted); ``out_dim`` and
+            ``patch_out_dim`` default to the head's.
+        cls_weight (float): Weight of ``loss_ibot_cls``.
+        patch_weight (float): Weight of ``loss_ibot_patch``.
+        patch_source (str): ``'encoder'`` or ``'decoder'``.
+        views (Sequence[int], optional): Student views, teacher-paired ones first (all when None).
+        teacher_views (Sequence[int], optional): Teacher views (all when None).
+    """
+
+    needs_teacher = True
+    ema_modules = ('head', )
+
+    def __init__(self, head: dict, loss: Optional[dict] = None, cls_weight: float = 1.0,
+                 patch_weight: float = 1.0, patch_source: str = 'encoder', views: Optional[Sequence[int]] = None,
+                 teacher_views: Optional[Sequence[int]] = None):
+        super().__init__()
+        if patch_source not in ('encoder', 'decoder'):
+            raise ValueError(f'unknown patch_source {patch_source!r}: use "encoder" or "decoder"')
+        self.head = MODELS.build({'type': IBOTHead, **head})
+        self.loss = MODELS.build({'type': IBOTLoss, 'out_dim': self.head.out_dim,
+                                  'patch_out_dim': self.head.patch_out_dim, **(loss or {})})
+        self.cls_weight, self.patch_weight = cls_weight, patch_weight
+        self.patch_source = patch_source
+        self.views = None if views is None else list(views)
+        self.teacher_views = None if teacher_views is None else list(teacher_views)
+
+    def set_teacher_temp(self, **temps: float) -> None:
+        """Teacher temperatures ``cls`` and ``patch``, see :meth:`IBOTLoss.set_teacher_temp`."""
+        self.loss.set_teacher_temp(**temps)
+
+    def forward(self, context: dict, ema: dict) -> Dict[str, Tensor]:
+        student = select(range(len(context['views'])), self.views)
+        teacher = select(range(len(context['teacher']['tokens'])), self.teacher_views)
+        if len(teacher) > len(student):
+            raise ValueError(f'IBOTObjective: {len(teacher)} teacher views but only {len(student)} student views')
+        pairs = [i for i in range(len(teacher)) if context['masks'][student[i]] is not None]
+        teacher_tokens = context['teacher']['tokens']
+        student_cls, student_patch = _logits(self.head, select(context['image_tokens'], student),
+                                             [self._patch_tokens(context, student[i]) for i in pairs])
+        with torch.no_grad():
+            teacher_cls, teacher_patch = _logits(ema['head'], select(teacher_tokens, teacher),
+                                                 [teacher_tokens[teacher[i]][:, 1:] for i in pairs])
+        masks = torch.stack([context['masks'][student[i]] for i in pairs]) if pairs else None  # (P, B, N)
+        loss_cls, loss_patch = self.loss(student_cls, student_patch, teacher_cls, teacher_patch, masks)
+        return dict(loss_ibot_cls=self.cls_weight * loss_cls, loss_ibot_patch=self.patch_weight * loss_patch)
+
+    def _patch_tokens(self, context: dict, view: int) -> Tensor:
+        """(B, N, D) student tokens at every patch position of ``view``, from the encoder or the decoder."""
+        num_patches = context['masks'][view].shape[1]
+        if self.patch_source == 'decoder':
+            decoded: List[Optional[Tensor]] = context.get('decoded') or [None] * len(context['views'])
+            if decoded[view] is None:
+                raise ValueError(f'IBOTObjective(patch_source="decoder") needs context["decoded"][{view}]: list an '
+                                 f'objective that publishes MAE decoder outputs (MAEObjective) before it')
+            tokens = decoded[view][:, 1:]
+        else:
+            tokens = context['image_tokens'][view][:, 1:]
+        if tokens.shape[1] != num_patches or tokens.shape[-1] != self.head.in_dim:
+            raise ValueError(f'IBOTObjective: view {view} has {self.patch_source} patch tokens {tuple(tokens.shape)}, '
+                             f'expected (B, {num_patches}, {self.head.in_dim}); patch_source="encoder" needs all '
+                             f'patches (mask_mode "replace"), with token removal use "decoder"')
+        return tokens
+
+
+@MODELS.register_module()
+class DINOObjective(Objective):
+    """DINO CLS self-distillation over multi-crop views (Caron et al., arXiv 2104.14294; methods.md 8.2).
+
+    The student head runs on the CLS token of every student view, the teacher's EMA head on the global views; each
+    teacher global view q is compared with every student view but q.
+
+    Args:
+        head (dict): :class:`DINOHead` config (``type`` may be omitted).
+        loss (dict, optional): :class:`DINOLoss` options (``type`` may be omitted); ``out_dim`` defaults to the
+            head's.
+        weight (float): Weight of ``loss_dino``.
+        global_views (Sequence[int]): Indices of the global crops, both among the student views and the teacher views.
+    """
+
+    needs_teacher = True
+    ema_modules = ('head', )
+
+    def __init__(self, head: dict, loss: Optional[dict] = None, weight: float = 1.0,
+                 global_views: Sequence[int] = (0, 1)):
+        super().__init__()
+        self.head = MODELS.build({'type': DINOHead, **head})
+        self.loss = MODELS.build({'type': DINOLoss, 'out_dim': self.head.out_dim, **(loss or {})})
+        self.weight = weight
+        self.global_views = list(global_views)
+
+    def set_teacher_temp(self, **temps: float) -> None:
+        """Teacher temperature ``cls``, see :meth:`DINOLoss.set_teacher_temp`."""
+        self.loss.set_teacher_temp(**temps)
+
+    def forward(self, context: dict, ema: dict) -> Dict[str, Tensor]:
+        tokens = context['image_tokens']
+        # DINOLoss pairs teacher view q with student view q: the global crops go first.
+        order = self.global_views + [v for v in range(len(tokens)) if v not in self.global_views]
+        student_cls = self.head(_cls_tokens(select(tokens, order)))  # (V, B, K)
+        with torch.no_grad():
+            teacher_cls = ema['head'](_cls_tokens(select(context['teacher']['tokens'], self.global_views)))
+        return dict(loss_dino=self.weight * self.loss(student_cls, teacher_cls))
