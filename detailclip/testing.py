@@ -34,3 +34,39 @@ def tiny_config(world: str, work_dir: str, config: str = TINY_CLIP, max_iters: i
     cfg.log_processor.window_size = 1
     cfg.work_dir = work_dir
     return cfg
+
+
+# Widths of the paper and tiny recipes -> test widths; every key below that holds one of them is shrunk, so heads
+# chained through their widths (BYOL projector -> predictor) stay consistent.
+_SHRINK_WIDTHS = {768: 32, 512: 32, 256: 32, 128: 32, 4096: 64, 2048: 64, 1024: 64, 8192: 64, 65536: 64}
+_WIDTH_KEYS = ('embed_dim', 'width', 'in_dim', 'hidden_dim', 'out_dim', 'bottleneck_dim')
+
+
+def shrink_model(cfg: dict) -> dict:
+    """A copy of a model config with every tower and head made tiny (widths, depths and heads), for fast tests of
+    the paper recipes. Patch sizes and image sizes are kept."""
+    if isinstance(cfg, list):
+        return [shrink_model(v) for v in cfg]
+    if not isinstance(cfg, dict):
+        return cfg
+    out = {}
+    for key, value in cfg.items():
+        if key in _WIDTH_KEYS and value in _SHRINK_WIDTHS:
+            value = _SHRINK_WIDTHS[value]
+        elif key in ('num_heads', 'heads'):
+            value = 2
+        elif key in ('depth', 'layers'):
+            value = 1
+        out[key] = shrink_model(value)
+    return type(cfg)(out)
+
+
+def use_tiny_world(dataset: dict, world: str) -> dict:
+    """Point a training dataset config at a tiny synthetic world, keeping its type-specific layout and pipeline."""
+    dataset = dict(dataset, data_root=world)
+    dataset.pop('auto_generate', None)
+    if dataset['type'] == 'CsvImageTextDataset':
+        dataset.update(ann_file='pretrain/train.csv', sep=',', data_prefix=dict(img_path='pretrain'))
+    elif dataset['type'] == 'ImageFolderClassification':
+        dataset.update(split='classification/train', zero_shot_file='zero_shot.json')
+    return dataset

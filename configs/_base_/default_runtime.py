@@ -10,7 +10,13 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # CLIP's s <= 100 after every step (a no-op for image-only models)
+    logit_scale=dict(type='LogitScaleClampHook'),
+    # checkpoints that load with torch.load(weights_only=True), so --resume needs no unsafe unpickling
+    weights_only=dict(type='WeightsOnlyCheckpointHook'),
 )
+# Hooks live in this dict, keyed by name, so method configs add theirs (ema, teacher_temp) by merging, and
+# `--cfg-options default_hooks.ema.momentum=0.99` reaches them; custom_hooks stays free for users.
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'))
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=False)
@@ -20,6 +26,3 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0, deterministic=False)
-# LogitScaleClampHook: CLIP's s <= 100 after every step (a no-op for image-only models).
-# WeightsOnlyCheckpointHook: checkpoints load with torch.load(weights_only=True), so --resume needs no unsafe pickle.
-custom_hooks = [dict(type='LogitScaleClampHook'), dict(type='WeightsOnlyCheckpointHook')]

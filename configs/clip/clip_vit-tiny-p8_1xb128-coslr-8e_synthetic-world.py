@@ -1,9 +1,12 @@
 # Tiny CLIP on the synthetic world: the README's main command (trains on a 2-core CPU in minutes).
 _base_ = [
-    '../_base_/models/clip_vit-tiny-p8.py',
+    '../_base_/models/clip_vit-base-p16.py',
+    '../_base_/models/tiny.py',
     '../_base_/datasets/synthetic_world.py',
     '../_base_/schedules/adamw_warmup-coslr.py',
     '../_base_/default_runtime.py',
 ]
+model = dict(image_encoder=_base_.tiny_image_encoder, text_encoder=_base_.tiny_text_encoder,
+             embed_dim=_base_.tiny_width)
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.1))
 train_cfg = dict(max_epochs=8, val_at_start=True)

@@ -150,18 +150,28 @@ class ImageTextPretrainer(BaseModel):
         return self.text_projection(self.text_encoder(tokens))
 
     def predict(self, inputs: dict, data_samples: list) -> list:
-        """Attach L2-normalised ``image_embeds`` (embed_dim,) and, for samples that carry ``caption_tokens``
-        (n, L), ``text_embeds`` (n, embed_dim) to each data sample."""
-        image_embeds = F.normalize(self.encode_image(inputs['views'][0]), dim=-1)
-        for sample, emb in zip(data_samples, image_embeds):
+        """Attach to each data sample the L2-normalised encoder CLS feature ``image_feats`` (D,) (kNN probes); with
+        a text tower also ``image_embeds`` (embed_dim,) and, for samples that carry ``caption_tokens`` (n, L),
+        ``text_embeds`` (n, embed_dim)."""
+        cls = self.image_encoder.forward_encoder(inputs['views'][0])['tokens'][:, 0]
+        for sample, feat in zip(data_samples, F.normalize(cls, dim=-1)):
+            sample.image_feats = feat
+        if self.text_encoder is None:
+            return data_samples
+        for sample, emb in zip(data_samples, F.normalize(self.image_projection(cls), dim=-1)):
             sample.image_embeds = emb
-        with_text = [s for s in data_samples if 'caption_tokens' in s]
-        if with_text:
-            tokens = torch.cat([s.caption_tokens for s in with_text]).to(image_embeds.device)
-            text = F.normalize(self.encode_text(tokens), dim=-1).split([len(s.caption_tokens) for s in with_text])
-            for sample, emb in zip(with_text, text):
-                sample.text_embeds = emb
+        self._embed_captions([s for s in data_samples if 'caption_tokens' in s])
         return data_samples
+
+    def _embed_captions(self, samples: list) -> None:
+        """Attach ``text_embeds`` (n, embed_dim), normalised, to samples with ``caption_tokens``; one text pass."""
+        if not samples:
+            return
+        device = self.logit_scale.device
+        tokens = torch.cat([s.caption_tokens for s in samples]).to(device)
+        text = F.normalize(self.encode_text(tokens), dim=-1).split([len(s.caption_tokens) for s in samples])
+        for sample, emb in zip(samples, text):
+            sample.text_embeds = emb
 
     @torch.no_grad()
     def clamp_logit_scale(self) -> None:

@@ -1,6 +1,6 @@
 """The EMA ("mean") teacher: a frozen copy of chosen student parts, moved towards the student after each step."""
 import copy
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -20,10 +20,14 @@ class EMATeacher(nn.Module):
         modules (Sequence[str]): Dotted submodule paths of ``student`` to copy (e.g. ``image_encoder``,
             ``objectives.ibot.head``).
         bn_batch_stats (bool): Keep BatchNorm layers of the twins in training mode.
+        views (Sequence[int], optional): Which of the teacher views it encodes (DINO/iBOT: the global crops only);
+            all when None. ``context['teacher']`` lists follow this order.
     """
 
-    def __init__(self, student: nn.Module, modules: Sequence[str], bn_batch_stats: bool = False):
+    def __init__(self, student: nn.Module, modules: Sequence[str], bn_batch_stats: bool = False,
+                 views: Optional[Sequence[int]] = None):
         super().__init__()
+        self.views = None if views is None else list(views)
         self.paths = list(dict.fromkeys(modules))
         self.twins = nn.ModuleDict({_key(p): copy.deepcopy(student.get_submodule(p)) for p in self.paths})
         self.twins.requires_grad_(False)
@@ -60,7 +64,8 @@ class EMATeacher(nn.Module):
 
     @torch.no_grad()
     def encode(self, views: List[torch.Tensor]) -> Dict[str, list]:
-        """Teacher tokens (B, 1 + N, D) and CLS attention (B, N) for each (B, 3, H, W) view, never masked."""
+        """Teacher tokens (B, 1 + N, D) and CLS attention (B, N) for each chosen (B, 3, H, W) view, never masked."""
+        views = views if self.views is None else [views[i] for i in self.views]
         outs = encode_views(self.twin('image_encoder'), views, return_cls_attn=True)
         return dict(tokens=[o['tokens'] for o in outs], cls_attn=[o['cls_attn'] for o in outs])
 

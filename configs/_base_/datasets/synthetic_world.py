@@ -43,15 +43,23 @@ retrieval_pipeline = [load, eval_view,
                       dict(type='PackImageText', meta_keys=('img_path', 'img_id', 'caption_tokens'))]
 eval_loader = dict(batch_size=128, num_workers=2, persistent_workers=False, drop_last=False,
                    sampler=dict(type='DefaultSampler', shuffle=False))
-val_dataloader = [
-    dict(eval_loader, dataset=dict(type='ImageFolderClassification', data_root=data_root, split='classification/val',
-                                   zero_shot_file='zero_shot.json', auto_generate=world,
-                                   pipeline=zero_shot_pipeline)),
-    dict(eval_loader, dataset=dict(type='KarpathyRetrievalDataset', data_root=data_root,
-                                   ann_file='retrieval/karpathy.json', data_prefix=dict(img_path='retrieval'),
-                                   split='test', auto_generate=world, pipeline=retrieval_pipeline)),
-]
-val_evaluator = [dict(type='ZeroShotAccuracy', context_length=context_length), dict(type='RetrievalRecall')]
+zero_shot_val = dict(eval_loader, dataset=dict(
+    type='ImageFolderClassification', data_root=data_root, split='classification/val', zero_shot_file='zero_shot.json',
+    auto_generate=world, pipeline=zero_shot_pipeline))
+retrieval_val = dict(eval_loader, dataset=dict(
+    type='KarpathyRetrievalDataset', data_root=data_root, ann_file='retrieval/karpathy.json',
+    data_prefix=dict(img_path='retrieval'), split='test', auto_generate=world, pipeline=retrieval_pipeline))
+knn_train = dict(eval_loader, num_workers=0, dataset=dict(
+    type='ImageFolderClassification', data_root=data_root, split='classification/train',
+    zero_shot_file='zero_shot.json', auto_generate=world, pipeline=zero_shot_pipeline))
+knn = dict(type='KNNAccuracy', train_dataloader=knn_train, k=20)
+# Text methods: zero-shot top-1 and retrieval on their splits, kNN top-1 of encoder features on the single-object
+# split (the one figure every method, image-only ones included, is compared on).
+val_dataloader = [zero_shot_val, retrieval_val, zero_shot_val]
+val_evaluator = [dict(type='ZeroShotAccuracy', context_length=context_length), dict(type='RetrievalRecall'), knn]
+# Image-only methods (no text tower): `val_dataloader = _base_.image_only_val_dataloader`, same for the evaluator.
+image_only_val_dataloader = [zero_shot_val]
+image_only_val_evaluator = [knn]
 val_cfg = dict(type='MultiValLoop')
 test_cfg = dict(type='MultiTestLoop')
 test_dataloader = val_dataloader

@@ -1,16 +1,25 @@
-# YFCC15M as an open_clip-style CSV of image paths and captions (the metadata-pickle and webdataset loaders of the
-# data issue replace this). CLIP's single view: RandomResizedCrop(224, scale 0.5-1, bilinear), 77-token captions.
+# YFCC15M as an open_clip-style TSV of image paths and captions (the metadata-pickle and webdataset loaders of the
+# data issue replace this). 224-pixel views, 77-token captions truncated like the reference (EOT dropped, Q-T1:
+# `tokenize_clean` keeps it). One pipeline per method family; leaves pick one.
 data_root = 'data/yfcc15m'
 crop_size = 224
 context_length = 77
 
-train_pipeline = [
-    dict(type='LoadImageRGB'),
-    dict(type='MultiView', views=[[dict(type='RandomResizedCrop', size=crop_size, scale=(0.5, 1.0),
-                                        ratio=(3 / 4, 4 / 3), interpolation='bilinear', antialias=True)]]),
-    dict(type='Tokenize', context_length=context_length),
-    dict(type='PackImageText'),
-]
+load = dict(type='LoadImageRGB')
+tokenize = dict(type='Tokenize', context_length=context_length, truncate_keep_eot=False)
+tokenize_clean = dict(type='Tokenize', context_length=context_length, truncate_keep_eot=True)
+pack = dict(type='PackImageText')
+clip_views = dict(type='MultiView', views=['clip'], size=crop_size)
+two_views = dict(type='MultiView', views=['detailclip'], num_repeats=2, size=crop_size)
+same_view_twice = dict(type='MultiView', views=['clip'], size=crop_size, copies=2)
+slip_views = dict(type='MultiView', views=['clip', 'slip_simclr', 'slip_simclr'], size=crop_size)
+aclip_views = dict(type='EnclosingCropTriplet', size=crop_size, scale=(0.5, 1.0), legacy_union_bug=True)  # Q-D15
+train_pipeline = [load, clip_views, tokenize, pack]
+two_view_pipeline = [load, two_views, tokenize, pack]
+same_view_twice_pipeline = [load, same_view_twice, tokenize, pack]
+slip_pipeline = [load, slip_views, tokenize, pack]
+aclip_pipeline = [load, aclip_views, tokenize, pack]
+
 train_dataloader = dict(
     batch_size=512,
     num_workers=10,

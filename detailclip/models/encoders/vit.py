@@ -17,7 +17,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint
-from timm.layers import to_2tuple
+from timm.layers import resample_abs_pos_embed, to_2tuple
 from timm.models.vision_transformer import Attention, Block
 from timm.models.vision_transformer import VisionTransformer as TimmVisionTransformer
 from torch import nn
@@ -182,6 +182,8 @@ class VisionTransformer(TimmVisionTransformer):
             mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path_rate=drop_path_rate, num_classes=num_classes,
             block_fn=CLSAttentionBlock, attn_layer=CLSAttention, **kwargs)
         self._check_token_layout()
+        # forward_encoder also takes other sizes (multi-crop local views): pos_embed is resampled to their grid
+        self.patch_embed.strict_img_size = False
         if freeze_patch_embed:
             self.patch_embed.requires_grad_(False)
         # Zero init as in iBOT's masked_embed; created only on request so plain timm state dicts load strictly.
@@ -256,6 +258,8 @@ class VisionTransformer(TimmVisionTransformer):
         Returns:
             Tokens ``(B, N, D)``.
         """
+        check_divisible(tuple(x.shape[-2:]), self.patch_embed.patch_size)
+        grid = (x.shape[-2] // self.patch_embed.patch_size[0], x.shape[-1] // self.patch_embed.patch_size[1])
         x = self.patch_embed(x)
         if replace_mask is not None:
             if self.mask_token is None:
@@ -263,7 +267,15 @@ class VisionTransformer(TimmVisionTransformer):
             if replace_mask.shape != x.shape[:2]:
                 raise ValueError(f'replace_mask must have shape {tuple(x.shape[:2])}, got {tuple(replace_mask.shape)}')
             x = torch.where(replace_mask.bool().unsqueeze(-1), self.mask_token.to(x.dtype), x)
-        return x + self.pos_embed[:, 1:]
+        return x + self._patch_pos_embed(grid)
+
+    def _patch_pos_embed(self, grid: Tuple[int, int]) -> torch.Tensor:
+        """Patch positional embedding ``(1, gh * gw, D)``, bicubically resampled when the grid is not the trained one
+        (DINO/iBOT local crops)."""
+        if tuple(grid) == self.grid_size:
+            return self.pos_embed[:, 1:]
+        return resample_abs_pos_embed(self.pos_embed[:, 1:], new_size=grid, old_size=self.grid_size,
+                                      num_prefix_tokens=0)
 
     def _prepend_cls(self, x: torch.Tensor) -> torch.Tensor:
         """Prepend the CLS token with its positional embedding: ``(B, N_keep, D) -> (B, 1 + N_keep, D)``."""

@@ -2,8 +2,9 @@ from .base import Objective, select
 from .clip import CLIPObjective
 from .ibot import DINOObjective, IBOTObjective
 from .mae import MAEObjective
+from .maskclip import MaskedDistillationObjective
 from .ssl import BYOLObjective, SimCLRObjective
 from .supervised import SupervisedObjective
 
-__all__ = ['BYOLObjective', 'CLIPObjective', 'DINOObjective', 'IBOTObjective', 'MAEObjective', 'Objective',
-           'SimCLRObjective', 'SupervisedObjective', 'select']
+__all__ = ['BYOLObjective', 'CLIPObjective', 'DINOObjective', 'IBOTObjective', 'MAEObjective',
+           'MaskedDistillationObjective', 'Objective', 'SimCLRObjective', 'SupervisedObjective', 'select']

@@ -1,0 +1,6 @@
+# CLIP baseline with the clean behaviour: gather with grad (exact DDP gradient), EOT kept on truncation, clean wd
+# groups.
+_base_ = ['./clip_vit-base-p16_8xb512-amp-coslr-25e_yfcc15m.py']
+model = dict(objectives=dict(clip=dict(loss=dict(gather_with_grad=True))))
+train_dataloader = dict(dataset=dict(pipeline=[_base_.load, _base_.clip_views, _base_.tokenize_clean, _base_.pack]))
+optim_wrapper = dict(paramwise_cfg=dict(wd_rule='clean'))

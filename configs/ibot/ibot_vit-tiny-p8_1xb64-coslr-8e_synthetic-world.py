@@ -1,0 +1,16 @@
+# Tiny iBOT on the synthetic world's pretraining images: multi-crop, block masking with a mask token.
+_base_ = [
+    '../_base_/models/ibot_vit-base-p16.py',
+    '../_base_/models/tiny.py',
+    '../_base_/datasets/synthetic_world.py',
+    '../_base_/schedules/adamw_warmup-coslr.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(image_encoder=_base_.tiny_image_encoder, objectives=dict(
+    ibot=dict(head=dict(in_dim=_base_.tiny_width, out_dim=1024, hidden_dim=512, bottleneck_dim=128))))
+train_dataloader = dict(batch_size=64, dataset=dict(pipeline=_base_.multicrop_pipeline))
+val_dataloader = test_dataloader = _base_.image_only_val_dataloader
+val_evaluator = test_evaluator = _base_.image_only_val_evaluator
+optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05))
+train_cfg = dict(max_epochs=8, val_at_start=True)
+default_hooks = dict(ema=dict(type='EMATeacherHook', momentum=0.996), teacher_temp=dict(type='TeacherTempHook'))

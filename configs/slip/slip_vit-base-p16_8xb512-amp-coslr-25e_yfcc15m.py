@@ -1,0 +1,10 @@
+# SLIP ViT-B/16 on YFCC15M (methods.md 4): global batch 4096, lr 3e-3, wd 0.1, 25 epochs, fp16 AMP.
+_base_ = [
+    '../_base_/models/slip_vit-base-p16.py',
+    '../_base_/datasets/yfcc15m_csv.py',
+    '../_base_/schedules/adamw_warmup-coslr.py',
+    '../_base_/default_runtime.py',
+]
+train_dataloader = dict(dataset=dict(pipeline=_base_.slip_pipeline))
+optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic', optimizer=dict(lr=3e-3, weight_decay=0.1))
+train_cfg = dict(max_epochs=25)

@@ -1,0 +1,167 @@
+"""Import of the public DetailCLIP reference checkpoint format (arXiv 2409.06809; methods.md 7.2, 7.6, 9.3).
+
+Pure state-dict functions, kept outside the model classes: :func:`is_reference_detailclip` recognises the format by
+its keys, :func:`strip_prefix` removes the DDP ``module.`` prefix and :func:`convert_reference_detailclip` renames
+every reference key to :class:`ImageTextPretrainer`'s names and fails loudly on anything it cannot place.
+
+What the conversion changes besides names:
+
+- ``image_projection(_e)`` (D, d) and ``text_projection(_e)`` (W, d) are used as ``x @ P`` by the reference; ours are
+  ``nn.Linear`` weights (d, D), so they are transposed.
+- ``decoder_pos_embed`` is a fixed 2-D sin-cos table: ours is computed, not stored, so it is checked and dropped.
+- A shared iBOT head lists its prototype layer twice (``last_layer`` and ``last_layer2``); ours holds it once, so
+  the duplicate is checked and dropped.
+- The reference's EMA text tower shares the student's token/positional embeddings and ``ln_final`` (Q-D13); our
+  teacher holds a full copy, which is filled from the student's values.
+- The reference does not checkpoint the iBOT centres (Q-D20): the target model's values are kept.
+"""
+import math
+from typing import Dict, Mapping, Optional, Tuple
+
+import torch
+
+from detailclip.models.ops import sincos_pos_embed_2d
+
+StateDict = Dict[str, torch.Tensor]
+
+# Keys that only a DetailCLIP reference checkpoint has together (after the DDP prefix is stripped).
+_SIGNATURE = ('visual.cls_token', 'visual_ema.cls_token', 'image_projection', 'decoder_pos_embed',
+              'reconstruction_pred.weight', 'ibot_head.mlp.0.weight')
+# Reference projections used as x @ P -> our nn.Linear weights.
+_PROJECTIONS = {'image_projection': 'image_projection.weight', 'text_projection': 'text_projection.weight',
+                'image_projection_e': 'teacher.twins.image_projection.weight',
+                'text_projection_e': 'teacher.twins.text_projection.weight'}
+# Text-tower entries the reference's EMA tower shares with the student (Q-D13).
+_SHARED_TEXT = ('token_embedding.weight', 'positional_embedding', 'ln_final.weight', 'ln_final.bias')
+_TEACHER_TEXT = 'teacher.twins.text_encoder.'
+
+
+def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str = 'module.') -> StateDict:
+    """``state_dict`` with ``prefix`` removed from the keys that start with it (a DDP-wrapped model's keys)."""
+    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state_dict.items()}
+
+
+def is_reference_detailclip(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """Whether ``state_dict`` (with or without the ``module.`` prefix) is a DetailCLIP reference model's."""
+    keys = strip_prefix(dict.fromkeys(state_dict)).keys()
+    return all(k in keys for k in _SIGNATURE)
+
+
+def _twin(path: str) -> str:
+    """State-dict prefix of the EMA twin of student submodule ``path`` (EMATeacher stores it with dots as '__')."""
+    return f"teacher.twins.{path.replace('.', '__')}."
+
+
+def _prefix_map(mae: str, ibot: str) -> Tuple[Tuple[str, str], ...]:
+    """(reference prefix, our prefix) pairs; no reference prefix is a prefix of another one's keys."""
+    decoder = f'objectives.{mae}.decoder.'
+    return (('visual.', 'image_encoder.'), ('visual_ema.', _twin('image_encoder')),
+            ('transformer.', 'text_encoder.transformer.'), ('transformer_e.', _TEACHER_TEXT + 'transformer.'),
+            ('token_embedding.', 'text_encoder.token_embedding.'), ('ln_final.', 'text_encoder.ln_final.'),
+            ('positional_embedding', 'text_encoder.positional_embedding'), ('logit_scale', 'logit_scale'),
+            ('decoder_embed.', decoder + 'decoder_embed.'), ('mask_token', decoder + 'mask_token'),
+            ('decoder_blocks.', decoder + 'decoder_blocks.'), ('decoder_norm.', decoder + 'decoder_norm.'),
+            ('reconstruction_pred.', f'objectives.{mae}.pixel_head.proj.'),
+            ('ibot_head.', f'objectives.{ibot}.head.'), ('ibot_head_e.', _twin(f'objectives.{ibot}.head')))
+
+
+def _rename(key: str, prefixes: Tuple[Tuple[str, str], ...]) -> Optional[str]:
+    """Our name of reference ``key``, or None when no rule covers it."""
+    if key in _PROJECTIONS:
+        return _PROJECTIONS[key]
+    for old, new in prefixes:
+        if key == old or (old.endswith('.') and key.startswith(old)):
+            return new + key[len(old):]
+    return None
+
+
+def check_decoder_pos_embed(pos_embed: torch.Tensor, atol: float = 1e-6) -> None:
+    """Raise ValueError unless the reference's (1, 1 + N, D) ``decoder_pos_embed`` is our fixed sin-cos table of its
+    square grid (CLS row zero), within ``atol``."""
+    num_patches, width = pos_embed.shape[-2] - 1, pos_embed.shape[-1]
+    side = math.isqrt(num_patches)
+    if side * side != num_patches:
+        raise ValueError(f'decoder_pos_embed {tuple(pos_embed.shape)}: the reference uses a square grid')
+    ours = sincos_pos_embed_2d((side, side), width)
+    error = (pos_embed.reshape(ours.shape).float() - ours).abs().max().item()
+    if error > atol:
+        raise ValueError(f'decoder_pos_embed differs from the fixed {side}x{side} sin-cos table by {error:.3g} '
+                         f'(> {atol}): this checkpoint was not trained with it')
+
+
+def _drop_shared_last_layer2(state_dict: StateDict, target: Mapping[str, torch.Tensor]) -> StateDict:
+    """Remove ``last_layer2.*`` duplicates of ``last_layer.*`` when the target head is shared (has no last_layer2)."""
+    out = {}
+    for key, value in state_dict.items():
+        if '.last_layer2.' in key and key not in target:
+            twin = key.replace('.last_layer2.', '.last_layer.')
+            if twin not in state_dict or not torch.equal(state_dict[twin], value):
+                raise ValueError(f'{key} differs from {twin}, but the model shares one prototype layer between CLS '
+                                 'and patch tokens: build the iBOT head with shared_patch_head=False')
+            continue
+        out[key] = value
+    return out
+
+
+def _fill_teacher_text(state_dict: StateDict, target: Mapping[str, torch.Tensor]) -> None:
+    """Copy the student's shared text entries into our teacher's full text tower where the target has one."""
+    for name in _SHARED_TEXT:
+        key = _TEACHER_TEXT + name
+        if key in target and key not in state_dict and 'text_encoder.' + name in state_dict:
+            state_dict[key] = state_dict['text_encoder.' + name].clone()
+
+
+def convert_reference_detailclip(state_dict: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor],
+                                 mae: str = 'mae', ibot: str = 'ibot') -> StateDict:
+    """A DetailCLIP reference state dict in our model's names, ready for ``load_state_dict(strict=True)``.
+
+    Args:
+        state_dict: The reference model's state dict (``checkpoint['state_dict']``), ``module.`` prefix optional.
+        target: Our model's state dict: it decides where shared entries go, and supplies the entries the reference
+            does not store (the iBOT centres ``objectives.<ibot>.loss.center*``).
+        mae: Name of the MAE objective in the model config (decoder and pixel head).
+        ibot: Name of the iBOT objective in the model config (head, its EMA twin, the centres).
+
+    Returns:
+        dict: Every key of ``target``, with the reference's values (cast to the target's dtypes).
+
+    Raises:
+        ValueError: Not the reference format; reference keys with no place in the model, model keys the checkpoint
+            does not fill, or shape mismatches (all listed); a decoder position table or a ``last_layer2`` that is
+            not what our model computes or shares.
+    """
+    state_dict = strip_prefix(state_dict)
+    if not is_reference_detailclip(state_dict):
+        lacking = [k for k in _SIGNATURE if k not in state_dict]
+        raise ValueError(f'not a DetailCLIP reference state dict: it lacks {lacking}')
+    check_decoder_pos_embed(state_dict['decoder_pos_embed'])
+    prefixes = _prefix_map(mae, ibot)
+    renamed, unexpected = {}, []
+    for key, value in state_dict.items():
+        if key == 'decoder_pos_embed':
+            continue
+        new = _rename(key, prefixes)
+        if new is None:
+            unexpected.append(key)
+        else:
+            renamed[new] = value.t() if key in _PROJECTIONS else value
+    renamed = _drop_shared_last_layer2(renamed, target)
+    _fill_teacher_text(renamed, target)
+    for key in (f'objectives.{ibot}.loss.center', f'objectives.{ibot}.loss.center2'):
+        if key in target:
+            renamed[key] = target[key].clone()
+    _check_keys(renamed, target, unexpected)
+    return {k: renamed[k].to(target[k].dtype).contiguous() for k in target}
+
+
+def _check_keys(converted: StateDict, target: Mapping[str, torch.Tensor], unmapped: list) -> None:
+    """Raise one ValueError listing every unmapped, unexpected, missing and wrongly shaped key."""
+    unexpected = unmapped + sorted(k for k in converted if k not in target)
+    missing = sorted(k for k in target if k not in converted)
+    shapes = [f'{k}: checkpoint {tuple(converted[k].shape)} vs model {tuple(target[k].shape)}'
+              for k in converted if k in target and converted[k].shape != target[k].shape]
+    problems = [f'{name}: {items}' for name, items in
+                (('unexpected keys', unexpected), ('missing keys', missing), ('shape mismatches', shapes)) if items]
+    if problems:
+        raise ValueError('the DetailCLIP reference checkpoint does not match the model (check the config and the '
+                         'objective names): ' + '; '.join(problems))

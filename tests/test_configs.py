@@ -1,0 +1,52 @@
+"""Every leaf config builds and, made tiny, takes one training step on a 2-sample batch of its own pipeline."""
+import glob
+import math
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+
+from detailclip.registry import DATASETS, MODELS
+from detailclip.testing import ROOT, shrink_model, use_tiny_world
+
+LEAVES = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True) if '_base_' not in p)
+# loss terms each objective type must return
+EXPECTED = dict(CLIPObjective={'loss_clip'}, MAEObjective={'loss_pixel'}, SimCLRObjective={'loss_simclr'},
+                BYOLObjective={'loss_byol'}, IBOTObjective={'loss_ibot_cls', 'loss_ibot_patch'},
+                DINOObjective={'loss_dino'}, MaskedDistillationObjective={'loss_msd'},
+                SupervisedObjective={'loss_cls'})
+
+
+def test_every_method_has_a_paper_and_a_tiny_config():
+    names = [osp.basename(p) for p in LEAVES]
+    for method in ('clip', 'flip', 'slip', 'maskclip', 'aclip', 'detailclip', 'mae', 'dino', 'ibot', 'attmask', 'deit'):
+        assert any(n.startswith(f'{method}_vit-base-p16') for n in names), method
+        assert any(n.startswith(f'{method}_vit-tiny') and 'synthetic-world' in n for n in names), method
+
+
+@pytest.mark.parametrize('config', LEAVES, ids=lambda p: osp.relpath(p, osp.join(ROOT, 'configs')))
+def test_leaf_config_takes_a_training_step(config, tiny_world):
+    init_default_scope('detailclip')
+    cfg = Config.fromfile(config)
+    torch.manual_seed(0)
+    model = MODELS.build(shrink_model(cfg.model.to_dict()))
+    model.init_weights()
+    model.train()
+    dataset = DATASETS.build(use_tiny_world(cfg.train_dataloader.dataset.to_dict(), tiny_world))
+    data = model.data_preprocessor(pseudo_collate([dataset[0], dataset[1]]), True)
+    losses = model(**data, mode='loss')
+
+    expected = set().union(*(EXPECTED[type(o).__name__] for o in model.objectives.values()))
+    assert {k for k in losses if k.startswith('loss_')} == expected
+    for key, value in losses.items():
+        assert math.isfinite(float(value.detach())), key
+    sum(v for k, v in losses.items() if k.startswith('loss_')).backward()
+    teacher = {id(p) for p in model.teacher.parameters()} if model.teacher is not None else set()
+    for name, param in model.named_parameters():
+        if id(param) in teacher:
+            assert param.grad is None, name
+        elif param.requires_grad:
+            assert param.grad is not None, f'{name} got no gradient'
