@@ -94,6 +94,9 @@ def test_masks_match_reference(reference):
 def test_loss_terms_match_reference(reference):
     """Every logged loss term of one reference step within 1e-5 relative error; backward works in fp32 (Q-D2)."""
     model = _loaded(reference)
+    # the reference semantics come from the base config (methods.md 12.3)
+    assert (model.masker.ratio, model.masker.ratio_semantics) == (0.5, 'keep_plus_one')
+    assert model.objectives.ibot.patch_source == 'decoder' and model.objectives.mae.loss.norm_pix
     expected = reference['losses']
     out = model.loss(dict(views=[reference['u'], reference['v']], text=reference['text']))
     for ref_key, our_key in TERMS.items():
