@@ -275,12 +275,24 @@ def _article(word: str) -> str:
 
 
 def describe_object(obj: SceneObject, rng: np.random.Generator) -> str:
-    """A noun phrase naming the object's colour and shape, sometimes its size ("a small red star")."""
+    """A noun phrase naming the object's shape, usually its colour, sometimes its size ("a small red star").
+
+    A third of the phrases leave the colour out ("a large star"): colour alone would then no longer tell captions
+    apart, so a contrastive model has to learn shapes, which the zero-shot split tests.
+    """
     form = rng.uniform()
-    if form < 0.15:
+    if form < 0.1:
         return f'{_article(obj.shape)} {obj.shape} in {obj.colour}'
-    words = [obj.size, obj.colour] if form < 0.65 else [obj.colour]
-    return f'{_article(words[0])} {" ".join(words)} {obj.shape}'
+    if form < 0.45:
+        words = [obj.size, obj.colour]
+    elif form < 0.7:
+        words = [obj.colour]
+    elif form < 0.85:
+        words = [obj.size]
+    else:
+        words = []
+    words.append(obj.shape)
+    return f'{_article(words[0])} {" ".join(words)}'
 
 
 def relation(a: SceneObject, b: SceneObject) -> str:
@@ -351,9 +363,14 @@ def make_caption_sample(seed: int, split: str, index: int, image_size: int,
 
 def make_class_sample(seed: int, split: str, class_index: int, index: int,
                       image_size: int) -> tuple[Image.Image, Scene]:
-    """Draws one object of shape ``SHAPES[class_index]`` with random colour, size, position and background."""
+    """Draws one large object of shape ``SHAPES[class_index]`` with random colour, position and background.
+
+    The split asks whether a model knows shapes (zero-shot, kNN and linear probes), not whether it sees tiny
+    objects: the dense splits test that.
+    """
     rng = _rng(seed, split, class_index, index)
-    scene = sample_scene(rng, image_size, 1, shapes=[SHAPES[class_index]])
+    obj = sample_object(rng, image_size, shape=SHAPES[class_index], size='large')
+    scene = Scene(image_size, int(rng.integers(2**31)), (obj, ))
     return Image.fromarray(render_scene(scene)[0]), scene
 
 
