@@ -70,3 +70,33 @@ def use_tiny_world(dataset: dict, world: str) -> dict:
     elif dataset['type'] == 'ImageFolderClassification':
         dataset.update(split='classification/train', zero_shot_file='zero_shot.json')
     return dataset
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _gloo_worker(rank: int, fn, world_size: int, port: int, out_dir: str) -> None:
+    import torch
+    import torch.distributed as dist
+    torch.set_num_threads(1)  # forked: never re-enter the parent's OpenMP pool
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world_size)
+    try:
+        torch.save(fn(rank), f'{out_dir}/rank{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+def run_gloo(fn, world_size: int, out_dir: str) -> list:
+    """Run ``fn(rank)`` in ``world_size`` forked processes joined in a gloo process group (real DDP on CPU) and
+    return what each rank returned (tensors and containers of them). Fork, not spawn: a spawned child re-imports
+    torch and the package, seconds per process on 2 cores."""
+    import torch
+    import torch.multiprocessing as mp
+    mp.start_processes(_gloo_worker, args=(fn, world_size, free_port(), str(out_dir)), nprocs=world_size, join=True,
+                       start_method='fork')
+    return [torch.load(f'{out_dir}/rank{rank}.pt') for rank in range(world_size)]

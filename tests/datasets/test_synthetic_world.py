@@ -1,18 +1,16 @@
 import csv
 import json
-import os
 import re
 from collections import Counter
-import socket
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from PIL import Image
 
 from detailclip.datasets import synthetic_world as sw
+from detailclip.testing import run_gloo
 
 TINY = dict(image_size=64, num_train=12, num_retrieval=6, num_cls_train_per_class=2, num_cls_val_per_class=1,
             num_seg_train=4, num_seg_val=3, num_det_train=6, num_det_val=3)
@@ -238,15 +236,7 @@ def test_ensure_world_generates_when_missing(tmp_path):
     assert json.loads((root / 'meta.json').read_text())['splits']['pretrain'] == TINY['num_train']
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _ensure_worker(rank: int, world_size: int, port: int, root: str, log: str) -> None:
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=world_size)
+def _ensure_worker(rank: int, root: str, log: str) -> None:
     generate = sw.generate_world
 
     def counted(*args, **kwargs):  # records which rank generated, in this process only
@@ -255,16 +245,13 @@ def _ensure_worker(rank: int, world_size: int, port: int, root: str, log: str) -
         return generate(*args, **kwargs)
 
     sw.generate_world = counted
-    try:
-        for _ in range(2):  # the second call finds the world and must not generate again
-            assert sw.ensure_world(root, progress=False, **TINY) == Path(root)
-            assert (Path(root) / 'meta.json').exists()
-    finally:
-        dist.destroy_process_group()
+    for _ in range(2):  # the second call finds the world and must not generate again
+        assert sw.ensure_world(root, progress=False, **TINY) == Path(root)
+        assert (Path(root) / 'meta.json').exists()
 
 
 @pytest.mark.dist
 def test_ensure_world_only_rank0_generates(tmp_path):
     log = tmp_path / 'generated.log'
-    mp.spawn(_ensure_worker, args=(2, _free_port(), str(tmp_path / 'w'), str(log)), nprocs=2)
+    run_gloo(partial(_ensure_worker, root=str(tmp_path / 'w'), log=str(log)), 2, str(tmp_path))
     assert log.read_text().split() == ['0']

@@ -6,12 +6,9 @@ with one process on the concatenated batch.
 """
 import copy
 import math
-import socket
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from mmengine.structures import BaseDataElement
 from torch import nn
@@ -24,6 +21,7 @@ from detailclip.models.losses.ssl_losses import BYOLLoss, SimCLRLoss
 from detailclip.models.objectives.ssl import BYOLObjective, SimCLRObjective
 from detailclip.models.objectives.supervised import SupervisedObjective
 from detailclip.registry import MODELS
+from detailclip.testing import run_gloo
 
 WORLD, BATCH, CHANNELS, IN_DIM = 2, 3, 4, 5
 
@@ -465,32 +463,18 @@ def _simclr_run(model, view_a, view_b):
                 buffers={n: b.clone() for n, b in params.named_buffers()})
 
 
-def _worker(rank, port, out_dir):
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=WORLD)
-    try:
-        x, g, view_a, view_b = _global_inputs()
-        local = slice(rank * BATCH, (rank + 1) * BATCH)
-        results = dict(bn=_bn_run(_bn_module(), x[local], g[local]),
-                       simclr=_simclr_run(nn.parallel.DistributedDataParallel(_TwoViewHead()), view_a[local],
-                                          view_b[local]))
-        torch.save(results, f'{out_dir}/rank{rank}.pt')
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+def _worker(rank):
+    x, g, view_a, view_b = _global_inputs()
+    local = slice(rank * BATCH, (rank + 1) * BATCH)
+    results = dict(bn=_bn_run(_bn_module(), x[local], g[local]),
+                   simclr=_simclr_run(nn.parallel.DistributedDataParallel(_TwoViewHead()), view_a[local],
+                                      view_b[local]))
+    return results
 
 
 @pytest.fixture(scope='module')
 def rank_results(tmp_path_factory):
-    out_dir = tmp_path_factory.mktemp('ssl_dist')
-    # fork: a spawned child would re-import torch and the package; each child sets one thread before any op.
-    mp.start_processes(_worker, args=(_free_port(), str(out_dir)), nprocs=WORLD, join=True, start_method='fork')
-    return [torch.load(out_dir / f'rank{rank}.pt') for rank in range(WORLD)]
+    return run_gloo(_worker, WORLD, tmp_path_factory.mktemp('ssl_dist'))
 
 
 @pytest.mark.dist

@@ -5,16 +5,14 @@ parameter gradient of one process on the concatenated batch (V = 1 and V = 2 vie
 ``gather_with_grad=False`` gives SLIP's documented query-side gradient instead.
 """
 import math
-import socket
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 
 from detailclip.models.losses import CLIPInfoNCELoss
+from detailclip.testing import run_gloo
 from detailclip.utils.dist import all_reduce_mean, gather_features, get_rank, get_world_size
 
 WORLD, BATCH, IMG_IN, TXT_IN, EMB = 2, 3, 5, 7, 4
@@ -79,30 +77,15 @@ def _collective_checks(rank):
     return out
 
 
-def _worker(rank, port, out_dir):
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=WORLD)
-    try:
-        results = {name: _ddp_step(rank, *cfg) for name, cfg in SCENARIOS.items()}
-        results['collectives'] = _collective_checks(rank)
-        torch.save(results, f'{out_dir}/rank{rank}.pt')
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+def _worker(rank):
+    results = {name: _ddp_step(rank, *cfg) for name, cfg in SCENARIOS.items()}
+    results['collectives'] = _collective_checks(rank)
+    return results
 
 
 @pytest.fixture(scope='module')
 def rank_results(tmp_path_factory):
-    out_dir = tmp_path_factory.mktemp('dist')
-    # fork, not spawn: a spawned child re-imports torch and the whole package (about 8 s each on 2 cores).
-    # The child sets one intra-op thread before any op, so the parent's OpenMP pool is never re-entered.
-    mp.start_processes(_worker, args=(_free_port(), str(out_dir)), nprocs=WORLD, join=True, start_method='fork')
-    return [torch.load(out_dir / f'rank{rank}.pt') for rank in range(WORLD)]
+    return run_gloo(_worker, WORLD, tmp_path_factory.mktemp('dist'))
 
 
 def _query_side_loss(image_embeds, text_embeds, scale, rank):
