@@ -24,8 +24,9 @@ class ImageTextPretrainer(BaseModel):
     Args:
         image_encoder (dict): Image encoder config (e.g. ``VisionTransformer``); must expose ``embed_dim`` and
             ``forward_encoder(x) -> dict(tokens=(B, 1 + N, D), ...)``.
-        objectives (dict[str, dict]): Objective configs by name; each is an ``nn.Module`` whose
-            ``forward(context)`` returns a dict of ``loss_*`` tensors and logged metrics.
+        objectives (dict[str, dict]): Objective configs by name, run in this order; each is an
+            :class:`~detailclip.models.objectives.Objective` whose ``forward(context, ema)`` returns a dict of
+            ``loss_*`` tensors and logged metrics.
         text_encoder (dict, optional): Text encoder config (``CLIPTextTransformer``); None for image-only methods.
         masker (dict, optional): Masker config (``RandomMask``, ``AttentionMask``, ``BlockMask``); None: no masking.
         teacher (dict, optional): EMA teacher options: ``modules`` (student submodule paths to copy; the objectives'
@@ -57,9 +58,8 @@ class ImageTextPretrainer(BaseModel):
         self.teacher = self._build_teacher(teacher)
 
     def _build_teacher(self, cfg: Optional[dict]) -> Optional[EMATeacher]:
-        needed = any(o.needs_teacher for o in self.objectives.values()) or getattr(self.masker, 'needs_teacher', 0)
         if cfg is None:
-            if needed:
+            if self._teacher_runs():
                 raise ValueError('an objective or the masker needs the EMA teacher: set model.teacher=dict(...)')
             return None
         cfg = dict(cfg)
@@ -81,8 +81,9 @@ class ImageTextPretrainer(BaseModel):
             return self.loss(inputs, data_samples)
         if mode == 'predict':
             return self.predict(inputs, data_samples)
-        if mode == 'tensor':
-            return self.encode_image(inputs['views'][0])
+        if mode == 'tensor':  # projected embeddings, or encoder CLS features for image-only methods
+            cls = self.encode_cls(inputs['views'][0])
+            return cls if self.text_encoder is None else self.image_projection(cls)
         raise ValueError(f'unknown mode {mode!r}: use "loss", "predict" or "tensor"')
 
     def loss(self, inputs: dict, data_samples: Optional[list] = None) -> Dict[str, torch.Tensor]:
@@ -112,6 +113,7 @@ class ImageTextPretrainer(BaseModel):
                     mask_mode=getattr(self.masker, 'mode', 'remove'))
 
     def _teacher_runs(self) -> bool:
+        """Whether an objective or the masker reads the teacher's outputs."""
         return any(o.needs_teacher for o in self.objectives.values()) or getattr(self.masker, 'needs_teacher', False)
 
     def _encode_students(self, context: dict) -> None:
@@ -138,9 +140,13 @@ class ImageTextPretrainer(BaseModel):
             if hasattr(objective, 'set_teacher_temp'):
                 objective.set_teacher_temp(**temps)
 
+    def encode_cls(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, D) encoder CLS feature after the final norm (what kNN probes and exports use)."""
+        return self.image_encoder.forward_encoder(images)['tokens'][:, 0]
+
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, embed_dim) projected CLS embedding (not normalised)."""
-        return self.image_projection(self.image_encoder.forward_encoder(images)['tokens'][:, 0])
+        return self.image_projection(self.encode_cls(images))
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, L) token ids -> (B, embed_dim) projected EOT embedding (not normalised)."""
@@ -153,7 +159,7 @@ class ImageTextPretrainer(BaseModel):
         """Attach to each data sample the L2-normalised encoder CLS feature ``image_feats`` (D,) (kNN probes); with
         a text tower also ``image_embeds`` (embed_dim,) and, for samples that carry ``caption_tokens`` (n, L),
         ``text_embeds`` (n, embed_dim)."""
-        cls = self.image_encoder.forward_encoder(inputs['views'][0])['tokens'][:, 0]
+        cls = self.encode_cls(inputs['views'][0])
         for sample, feat in zip(data_samples, F.normalize(cls, dim=-1)):
             sample.image_feats = feat
         if self.text_encoder is None:
