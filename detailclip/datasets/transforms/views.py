@@ -5,7 +5,7 @@ A view recipe is a list of transform configs (``type`` = a class registered in o
 each view ends as a ``(3, H, W)`` uint8 tensor. The reference recipes are in :mod:`.augment`. Normalisation happens
 on the device in the data preprocessor, so workers ship uint8 (4x less inter-process traffic than float).
 """
-from typing import List, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from mmengine.structures import BaseDataElement
@@ -94,8 +94,3 @@ class PackImageText:
             if key in results:
                 sample.set_field(results[key], key)
         return dict(inputs=inputs, data_samples=sample)
-
-
-def stack_views(views: List[List[torch.Tensor]]) -> List[torch.Tensor]:
-    """Per-sample lists of V views -> V tensors of shape ``(B, 3, H, W)``."""
-    return [torch.stack(per_view) for per_view in zip(*views)]
