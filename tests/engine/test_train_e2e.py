@@ -40,7 +40,7 @@ class StopAtHook(Hook):
 def _run(cfg, stop_at=None, resume=False):
     cfg.train_dataloader.dataset.type = 'RecordingCsvDataset'
     if stop_at:
-        cfg.custom_hooks = [*cfg.custom_hooks, dict(type='StopAtHook', stop_at=stop_at)]
+        cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='StopAtHook', stop_at=stop_at)]
     cfg.resume = resume
     RecordingCsvDataset.loaded = []
     runner = Runner.from_cfg(cfg)
