@@ -4,6 +4,7 @@ import timm
 import torch
 from open_clip.transformer import QuickGELU as OpenClipQuickGELU
 from open_clip.transformer import TextTransformer
+from torch import nn
 
 from detailclip.models.encoders import CLIPTextTransformer, VisionTransformer
 from detailclip.registry import MODELS
@@ -235,3 +236,25 @@ def test_text_init_stds():
             block.mlp.c_proj.weight.std()]
     expected = [0.01, 64 ** -0.5, 128 ** -0.5, 64 ** -0.5 * 8 ** -0.5]
     torch.testing.assert_close(torch.stack(stds), torch.tensor(expected), rtol=0.1, atol=0)
+
+
+@pytest.mark.parametrize('patch', [4, 8])
+def test_conv_stem_keeps_the_patch_grid_and_trains(patch):
+    vit = VisionTransformer(img_size=32, patch_size=patch, embed_dim=32, depth=1, num_heads=2, stem='conv',
+                            freeze_patch_embed=False)
+    convs = [m for m in vit.patch_embed.proj if isinstance(m, nn.Conv2d)]
+    assert [c.stride[0] for c in convs] == [2] * (patch.bit_length() - 1) + [1]
+    out = vit.forward_encoder(torch.randn(2, 3, 32, 32))['tokens']
+    assert out.shape == (2, 1 + (32 // patch) ** 2, 32)
+    out.sum().backward()
+    assert all(p.grad is not None for p in vit.patch_embed.parameters())
+
+
+def test_conv_stem_rejects_other_patch_sizes_and_freezes():
+    with pytest.raises(ValueError, match='power-of-two'):
+        VisionTransformer(img_size=36, patch_size=6, embed_dim=32, depth=1, num_heads=2, stem='conv')
+    with pytest.raises(ValueError, match='unknown stem'):
+        VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, stem='hybrid')
+    vit = VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, stem='conv',
+                            freeze_patch_embed=True)
+    assert not any(p.requires_grad for p in vit.patch_embed.parameters())

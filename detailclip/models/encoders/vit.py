@@ -147,6 +147,28 @@ def gather_kept(x: torch.Tensor, remove_mask: torch.Tensor) -> Tuple[torch.Tenso
     return kept, ids_keep
 
 
+def conv_stem(in_chans: int, embed_dim: int, patch_size: Tuple[int, int]) -> nn.Sequential:
+    """Stride-2 3x3 convolutions (GELU) down to the patch grid, then a 1x1 projection to ``embed_dim``: the early
+    convolutions of Xiao et al. (arXiv 2106.14881), which make a small ViT learn shapes from little data far faster
+    than a patchify stem. Maps (B, C, H, W) to (B, D, H / p, W / p) like the patch convolution it replaces.
+
+    Args:
+        in_chans: Input channels C.
+        embed_dim: Output width D.
+        patch_size: Square power-of-two patch size p (the total stride).
+    """
+    p = patch_size[0]
+    if patch_size[0] != patch_size[1] or p < 2 or p & (p - 1):
+        raise ValueError(f'the conv stem needs a square power-of-two patch size, got {tuple(patch_size)}')
+    num_convs = p.bit_length() - 1
+    layers, channels = [], in_chans
+    for i in range(num_convs):
+        width = max(embed_dim // 2 ** (num_convs - 1 - i), 16)
+        layers += [nn.Conv2d(channels, width, 3, stride=2, padding=1), nn.GELU()]
+        channels = width
+    return nn.Sequential(*layers, nn.Conv2d(channels, embed_dim, 1))
+
+
 @MODELS.register_module()
 class VisionTransformer(TimmVisionTransformer):
     """ViT image encoder (Dosovitskiy et al., arXiv 2010.11929) on timm's implementation.
@@ -166,6 +188,8 @@ class VisionTransformer(TimmVisionTransformer):
         qkv_bias: Bias on the qkv projection.
         drop_path_rate: Stochastic depth rate (linear over depth).
         freeze_patch_embed: Keep the patch projection at its random init (A-CLIP/DetailCLIP, methods.md 1.3).
+        stem: ``'patch'`` (a p x p stride-p convolution, ViT and every reference recipe) or ``'conv'``: stride-2 3x3
+            convolutions down to the same grid (see :func:`conv_stem`); only timm checkpoints of the patch stem load.
         use_mask_token: Create the learned ``mask_token`` ``(1, 1, D)`` needed by ``replace_mask``.
         num_classes: Classifier classes; 0 makes ``forward`` return pooled features ``(B, D)``.
         **kwargs: Passed to timm's ``VisionTransformer``.
@@ -174,7 +198,7 @@ class VisionTransformer(TimmVisionTransformer):
     def __init__(self, img_size: Size2 = 224, patch_size: Size2 = 16, embed_dim: int = 768, depth: int = 12,
                  num_heads: int = 12, mlp_ratio: float = 4., qkv_bias: bool = True, drop_path_rate: float = 0.,
                  freeze_patch_embed: bool = False, use_mask_token: bool = False, num_classes: int = 0,
-                 **kwargs) -> None:
+                 stem: str = 'patch', **kwargs) -> None:
         check_divisible(img_size, patch_size)
         kwargs.setdefault('norm_layer', partial(nn.LayerNorm, eps=1e-6))
         super().__init__(
@@ -184,6 +208,10 @@ class VisionTransformer(TimmVisionTransformer):
         self._check_token_layout()
         # forward_encoder also takes other sizes (multi-crop local views): pos_embed is resampled to their grid
         self.patch_embed.strict_img_size = False
+        if stem not in ('patch', 'conv'):
+            raise ValueError(f'unknown stem {stem!r}: use "patch" or "conv"')
+        if stem == 'conv':
+            self.patch_embed.proj = conv_stem(self.patch_embed.proj.in_channels, embed_dim, self.patch_embed.patch_size)
         if freeze_patch_embed:
             self.patch_embed.requires_grad_(False)
         # Zero init as in iBOT's masked_embed; created only on request so plain timm state dicts load strictly.
