@@ -13,6 +13,6 @@ model = dict(
         byol=dict(projector=dict(in_dim=_base_.tiny_width, hidden_dim=512, out_dim=128),
                   predictor=dict(in_dim=128, hidden_dim=512, out_dim=128))))
 train_dataloader = dict(batch_size=64, dataset=dict(pipeline=_base_.aclip_pipeline))
-optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.1))
+optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.1))
 train_cfg = dict(max_epochs=8, val_at_start=True)
 default_hooks = dict(ema=dict(type='EMATeacherHook', momentum=0.996))

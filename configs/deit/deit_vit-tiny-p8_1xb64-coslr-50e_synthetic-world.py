@@ -13,5 +13,5 @@ train_dataloader = dict(batch_size=64, dataset=dict(
     zero_shot_file='zero_shot.json', auto_generate=_base_.world, pipeline=_base_.supervised_pipeline))
 val_dataloader = test_dataloader = _base_.image_only_val_dataloader
 val_evaluator = test_evaluator = _base_.image_only_val_evaluator
-optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05))
+optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.05))
 train_cfg = dict(max_epochs=50, val_at_start=True)

@@ -11,7 +11,7 @@ model = dict(image_encoder=_base_.tiny_image_encoder, objectives=dict(
 train_dataloader = dict(batch_size=64, dataset=dict(pipeline=_base_.multicrop_pipeline))
 val_dataloader = test_dataloader = _base_.image_only_val_dataloader
 val_evaluator = test_evaluator = _base_.image_only_val_evaluator
-optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05))
+optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.05))
 train_cfg = dict(max_epochs=8, val_at_start=True)
 default_hooks = dict(ema=dict(type='EMATeacherHook', momentum=0.996),
                      teacher_temp=dict(type='TeacherTempHook', cls=dict(start=0.04, end=0.07, warmup_epochs=2),

@@ -9,5 +9,5 @@ _base_ = [
 model = dict(image_encoder=_base_.tiny_image_encoder, text_encoder=_base_.tiny_text_encoder,
              embed_dim=_base_.tiny_width)
 train_dataloader = dict(batch_size=128, dataset=dict(pipeline=_base_.train_pipeline))
-optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.1))
+optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.1))
 train_cfg = dict(max_epochs=8, val_at_start=True)

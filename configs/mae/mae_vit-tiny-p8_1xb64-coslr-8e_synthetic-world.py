@@ -12,5 +12,5 @@ model = dict(image_encoder=_base_.tiny_image_encoder, objectives=dict(
 train_dataloader = dict(batch_size=64, dataset=dict(pipeline=_base_.mae_pipeline))
 val_dataloader = test_dataloader = _base_.image_only_val_dataloader
 val_evaluator = test_evaluator = _base_.image_only_val_evaluator
-optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05))
+optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.05))
 train_cfg = dict(max_epochs=8, val_at_start=True)

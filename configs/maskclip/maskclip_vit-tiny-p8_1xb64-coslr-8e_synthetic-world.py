@@ -12,6 +12,6 @@ model = dict(
         msd=dict(decoder=dict(in_dim=_base_.tiny_width, width=_base_.tiny_width, num_heads=4),
                  head=dict(in_dim=_base_.tiny_width, out_dim=1024, hidden_dim=512, bottleneck_dim=128))))
 train_dataloader = dict(batch_size=64, dataset=dict(pipeline=_base_.same_view_twice_pipeline))
-optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.1))
+optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.1))
 train_cfg = dict(max_epochs=8, val_at_start=True)
 default_hooks = dict(ema=dict(type='EMATeacherHook', momentum=0.996), teacher_temp=dict(type='TeacherTempHook'))

@@ -123,7 +123,8 @@ def test_constructor_builds_adamw_from_tiny_config(cfg, tiny_model):
     assert isinstance(opt, torch.optim.AdamW)
     assert len(opt.param_groups) == 2
     for group in opt.param_groups:
-        assert group['betas'] == (0.9, 0.98) and group['eps'] == 1e-8 and group['lr'] == 1e-3
+        assert group['betas'] == (0.9, 0.98) and group['eps'] == 1e-8
+        assert group['lr'] == cfg.optim_wrapper.optimizer.lr == 4e-4
     assert [g['weight_decay'] for g in opt.param_groups] == [0.1, 0.]
     names = {id(p): n for n, p in tiny_model.named_parameters()}
     for group in opt.param_groups:
