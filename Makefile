@@ -1,5 +1,5 @@
 # Both targets set up .venv first (tools/setup_env.sh: idempotent, instant once done).
-CONFIG ?= configs/clip/clip_vit-tiny-p8_1xb128-coslr-8e_synthetic-world.py
+CONFIG ?= configs/clip/clip_vit-tiny-p8_1xb128-coslr-12e_synthetic-world.py
 PYTEST_ARGS ?=
 export WANDB_MODE ?= offline
 

@@ -4,7 +4,7 @@ import os.path as osp
 from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TINY_CLIP = osp.join(ROOT, 'configs/clip/clip_vit-tiny-p8_1xb128-coslr-8e_synthetic-world.py')
+TINY_CLIP = osp.join(ROOT, 'configs/clip/clip_vit-tiny-p8_1xb128-coslr-12e_synthetic-world.py')
 
 
 def make_tiny_world(out: str) -> str:

@@ -8,7 +8,7 @@ from mmengine.registry import init_default_scope
 from detailclip.models.encoders import VisionTransformer
 from detailclip.registry import DATASETS, MODELS
 
-CONFIG = 'configs/clip/clip_vit-tiny-p8_1xb128-coslr-8e_synthetic-world.py'
+CONFIG = 'configs/clip/clip_vit-tiny-p8_1xb128-coslr-12e_synthetic-world.py'
 
 
 @pytest.fixture(scope='module')

@@ -14,7 +14,7 @@ from detailclip.engine.optim import (AutocastOptimWrapper, CLIPOptimWrapperConst
                                      param_groups, warmup_cosine)
 from detailclip.registry import MODELS, OPTIM_WRAPPERS, PARAM_SCHEDULERS
 
-CONFIG = 'configs/clip/clip_vit-tiny-p8_1xb128-coslr-8e_synthetic-world.py'
+CONFIG = 'configs/clip/clip_vit-tiny-p8_1xb128-coslr-12e_synthetic-world.py'
 EMBEDDINGS = ('pos_embed', 'cls_token', 'token_embedding', 'positional_embedding')
 
 

@@ -119,7 +119,7 @@ def test_amp_flag_picks_a_wrapper_for_the_device(tmp_path):
     assert cfg.optim_wrapper.type == expected
     resumed = train_tool.build_config(train_tool.parse_args([TINY_CLIP, '--resume']))
     assert resumed.resume is True and resumed.load_from is None
-    assert resumed.work_dir == osp.join('work_dirs', 'clip_vit-tiny-p8_1xb128-coslr-8e_synthetic-world')
+    assert resumed.work_dir == osp.join('work_dirs', 'clip_vit-tiny-p8_1xb128-coslr-12e_synthetic-world')
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from detailclip.evaluation import RetrievalRecall, ZeroShotAccuracy, retrieval_r
 from detailclip.evaluation.zero_shot import mean_per_class_recall, topk_accuracy
 from detailclip.registry import METRICS, MODELS
 
-CONFIG = 'configs/clip/clip_vit-tiny-p8_1xb128-coslr-8e_synthetic-world.py'
+CONFIG = 'configs/clip/clip_vit-tiny-p8_1xb128-coslr-12e_synthetic-world.py'
 
 
 # -------------------------------------------------------------------------------------------------------- retrieval

@@ -9,4 +9,4 @@ _base_ = [
 model = dict(image_encoder=_base_.tiny_image_encoder, text_encoder=_base_.tiny_text_encoder,
              embed_dim=_base_.tiny_width)
 optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.1))
-train_cfg = dict(max_epochs=8, val_at_start=True)
+train_cfg = dict(max_epochs=12, val_at_start=True)
