@@ -11,6 +11,8 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from detailclip.utils.config import load_config
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Pretrain a DetailCLIP-platform model')
@@ -42,27 +44,9 @@ def enable_amp(cfg: Config) -> None:
         wrapper.dtype = 'bfloat16'
 
 
-def use_cpu_ddp(cfg: Config) -> None:
-    """DDP over gloo on CPU processes. MMEngine's launcher init and DDP wrapper pin a CUDA device (they fail without
-    a driver), so the process group is initialised here (the Runner then skips its own init) and DDP gets no
-    device ids."""
-    cfg.env_cfg.dist_cfg.backend = 'gloo'
-    cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
-                                 find_unused_parameters=cfg.get('find_unused_parameters', False))
-    if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group('gloo')  # env:// from torchrun / slurm's srun wrapper
-
-
 def build_config(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line options."""
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        use_cpu_ddp(cfg)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     if args.amp:
         enable_amp(cfg)
     if args.resume == 'auto':
