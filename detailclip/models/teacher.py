@@ -29,7 +29,7 @@ class EMATeacher(nn.Module):
         super().__init__()
         self.views = None if views is None else list(views)
         self.paths = list(dict.fromkeys(modules))
-        self.twins = nn.ModuleDict({_key(p): copy.deepcopy(student.get_submodule(p)) for p in self.paths})
+        self.twins = nn.ModuleDict({twin_key(p): copy.deepcopy(student.get_submodule(p)) for p in self.paths})
         self.twins.requires_grad_(False)
         self.bn_batch_stats = bn_batch_stats
         self.train(False)
@@ -45,7 +45,7 @@ class EMATeacher(nn.Module):
 
     def twin(self, path: str) -> nn.Module:
         """The EMA copy of the student submodule at ``path``."""
-        return self.twins[_key(path)]
+        return self.twins[twin_key(path)]
 
     @torch.no_grad()
     def copy_from(self, student: nn.Module) -> None:
@@ -70,6 +70,6 @@ class EMATeacher(nn.Module):
         return dict(tokens=[o['tokens'] for o in outs], cls_attn=[o['cls_attn'] for o in outs])
 
 
-def _key(path: str) -> str:
-    """ModuleDict keys cannot contain dots."""
+def twin_key(path: str) -> str:
+    """Key of the EMA twin of student submodule ``path`` in ``EMATeacher.twins`` (ModuleDict keys cannot hold dots)."""
     return path.replace('.', '__')

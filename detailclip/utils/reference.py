@@ -21,6 +21,7 @@ from typing import Dict, Mapping, Optional, Tuple
 import torch
 
 from detailclip.models.ops import sincos_pos_embed_2d
+from detailclip.models.teacher import twin_key
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -48,8 +49,8 @@ def is_reference_detailclip(state_dict: Mapping[str, torch.Tensor]) -> bool:
 
 
 def _twin(path: str) -> str:
-    """State-dict prefix of the EMA twin of student submodule ``path`` (EMATeacher stores it with dots as '__')."""
-    return f"teacher.twins.{path.replace('.', '__')}."
+    """State-dict prefix of the EMA twin of student submodule ``path``."""
+    return f'teacher.twins.{twin_key(path)}.'
 
 
 def _prefix_map(mae: str, ibot: str) -> Tuple[Tuple[str, str], ...]:
