@@ -1,6 +1,9 @@
 """Evaluate a checkpoint (zero-shot classification, retrieval) with the config's test tasks.
 
     python tools/test.py CONFIG CKPT [--work-dir DIR] [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
+
+Writes ``metrics.json`` (the MMEngine metrics, percent) and, per evaluated dataset and tower, a CLIP_benchmark-style
+JSON (fractions) under ``benchmark/`` in the run's log directory (:class:`~detailclip.evaluation.BenchmarkJSONHook`).
 """
 import argparse
 import json
@@ -30,6 +33,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     cfg.load_from = args.checkpoint
+    cfg.default_hooks.setdefault('benchmark_json', dict(type='BenchmarkJSONHook'))
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     out = osp.join(runner.log_dir, 'metrics.json')

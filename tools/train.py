@@ -11,7 +11,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from detailclip.utils.config import load_config
+from detailclip.utils.config import ConfigError, load_config
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -58,7 +58,11 @@ def build_config(args: argparse.Namespace) -> Config:
 
 def main(argv=None):
     args = parse_args(argv)
-    runner = Runner.from_cfg(build_config(args))
+    try:
+        cfg = build_config(args)
+    except ConfigError as err:  # the message names every key and its fix; a traceback adds nothing
+        raise SystemExit(f'{args.config}: {err}')
+    runner = Runner.from_cfg(cfg)
     runner.train()
     report(runner)
 

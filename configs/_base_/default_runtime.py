@@ -8,12 +8,21 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=3),
+    # checkpoints and the last_checkpoint pointer written atomically: a run killed at any moment resumes
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # torch's RNG seeded from (seed, iteration, rank) before each iteration: --resume draws the same masks
+    iteration_seed=dict(type='IterationSeedHook'),
+    # a NaN/inf loss stops the run before the diverged state is checkpointed
+    finite_loss=dict(type='FiniteLossHook'),
+    # skipped training samples summed exactly over workers and ranks and logged per epoch; a flood stops the run
+    skipped_samples=dict(type='SkippedSamplesHook', max_skip_fraction=0.1, min_samples=1000),
     # CLIP's s <= 100 after every step (a no-op for image-only models)
     logit_scale=dict(type='LogitScaleClampHook'),
     # checkpoints that load with torch.load(weights_only=True), so --resume needs no unsafe unpickling
     weights_only=dict(type='WeightsOnlyCheckpointHook'),
+    # CLIP_benchmark-style JSON of every zero-shot / retrieval evaluation (work_dir/benchmark/iter_N/)
+    benchmark_json=dict(type='BenchmarkJSONHook'),
 )
 # Hooks live in this dict, keyed by name, so method configs add theirs (ema, teacher_temp) by merging, and
 # `--cfg-options default_hooks.ema.momentum=0.99` reaches them; custom_hooks stays free for users.

@@ -3,10 +3,12 @@ import csv
 import json
 import os
 import os.path as osp
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from detailclip.registry import DATASETS
 from .base import SkippingDataset
+from .captions import clean_caption
+from .transforms import CorruptSampleError
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
@@ -33,7 +35,9 @@ class CsvImageTextDataset(SkippingDataset):
         super().__init__(ann_file=ann_file, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        with open(self._check_exists(self.ann_file, 'annotation file'), newline='', encoding='utf-8') as f:
+        # non-UTF-8 bytes survive as lone surrogates, so clean_caption skips their row instead of the file failing
+        with open(self._check_exists(self.ann_file, 'annotation file'), newline='', encoding='utf-8',
+                  errors='surrogateescape') as f:
             reader = csv.DictReader(f, delimiter=self.sep)
             missing = {self.img_key, self.caption_key} - set(reader.fieldnames or ())
             if missing:
@@ -42,9 +46,10 @@ class CsvImageTextDataset(SkippingDataset):
             rows = list(reader)
         data_list = []
         for row in rows:
-            caption = (row[self.caption_key] or '').strip()
-            if not caption:
-                self.skipped['empty_caption'] += 1
+            try:
+                caption = clean_caption(row[self.caption_key])
+            except CorruptSampleError as e:
+                self.skipped[e.reason] += 1
                 continue
             data_list.append(dict(img_path=osp.join(self.data_prefix['img_path'], row[self.img_key]),
                                   caption=caption))
@@ -55,32 +60,61 @@ class CsvImageTextDataset(SkippingDataset):
 class ImageFolderClassification(SkippingDataset):
     """Single-label images in one folder per class, with the class names and prompt templates for zero-shot.
 
+    The zero-shot list (a JSON file, or one shipped with the package) holds ``classes`` (names in label order; a
+    class may be a list of synonyms), ``templates`` (each with one ``{}``) and optionally ``folders`` (the folder of
+    each class, e.g. ImageNet's synset ids; the class names by default).
+
     Args:
         split (str): Sub-folder of ``data_root`` with one folder per class (e.g. ``classification/val``).
-        zero_shot_file (str, optional): JSON with ``classes`` (names, in label order) and ``templates`` (each with
-            one ``{}``), relative to ``data_root``. Without it, classes are the sorted folder names.
-        classes (list[str], optional): Class folder names in label order; overrides the file.
-        templates (list[str], optional): Prompt templates; overrides the file.
+        zero_shot_file (str, optional): Zero-shot list JSON, relative to ``data_root``.
+        zero_shot_preset (str, optional): Name of a list shipped in ``detailclip/evaluation/zero_shot_lists``
+            (``'imagenet1k'``: CLIP's 1000 ImageNet names, the 7 templates of methods.md 9.1, synset-id folders).
+        classes (list[str], optional): Class folder names (and names) in label order; overrides the list. Without
+            a list or classes, the sorted folder names.
+        templates (list[str], optional): Prompt templates; overrides the list.
         **kwargs: :class:`SkippingDataset` / :class:`BaseDataset` arguments.
     """
 
-    def __init__(self, split: str, zero_shot_file: Optional[str] = None, classes: Optional[Sequence[str]] = None,
-                 templates: Optional[Sequence[str]] = None, **kwargs):
-        self.split, self.zero_shot_file = split, zero_shot_file
+    def __init__(self, split: str, zero_shot_file: Optional[str] = None, zero_shot_preset: Optional[str] = None,
+                 classes: Optional[Sequence[str]] = None, templates: Optional[Sequence[str]] = None, **kwargs):
+        if zero_shot_file and zero_shot_preset:
+            raise ValueError('ImageFolderClassification: give zero_shot_file or zero_shot_preset, not both')
+        self.split, self.zero_shot_file, self.zero_shot_preset = split, zero_shot_file, zero_shot_preset
         self._classes, self._templates = classes, templates
         super().__init__(**kwargs)
 
+    def _zero_shot_list(self) -> dict:
+        """The zero-shot list of ``zero_shot_file`` or ``zero_shot_preset`` (empty without either)."""
+        if self.zero_shot_preset:
+            from detailclip.evaluation.zero_shot import zero_shot_preset  # evaluation imports datasets: import late
+            return zero_shot_preset(self.zero_shot_preset)
+        if not self.zero_shot_file:
+            return {}
+        with open(self._check_exists(osp.join(self.data_root, self.zero_shot_file), 'zero-shot file')) as f:
+            return json.load(f)
+
+    def _class_folders(self, folder: str, spec: dict) -> Tuple[list, List[str]]:
+        """(class names in label order, the folder of each)."""
+        if self._classes:
+            return list(self._classes), list(self._classes)
+        classes = list(spec.get('classes') or sorted(os.listdir(folder)))
+        folders = spec.get('folders')
+        if folders is None and not all(isinstance(c, str) for c in classes):
+            raise ValueError('the zero-shot list gives synonym lists as classes: it needs "folders" (the folder of '
+                             'each class, in label order)')
+        folders = list(folders or classes)
+        if len(folders) != len(classes):
+            raise ValueError(f'the zero-shot list has {len(classes)} classes but {len(folders)} folders')
+        return classes, folders
+
     def load_data_list(self) -> List[dict]:
         folder = self._check_exists(osp.join(self.data_root, self.split), 'image folder')
-        spec = {}
-        if self.zero_shot_file:
-            with open(self._check_exists(osp.join(self.data_root, self.zero_shot_file), 'zero-shot file')) as f:
-                spec = json.load(f)
-        classes = list(self._classes or spec.get('classes') or sorted(os.listdir(folder)))
+        spec = self._zero_shot_list()
+        classes, folders = self._class_folders(folder, spec)
         self._metainfo.update(classes=classes, templates=list(self._templates or spec.get('templates', ['{}'])))
         data_list = []
-        for label, name in enumerate(classes):
-            class_dir = self._check_exists(osp.join(folder, name), f'folder of class {name!r}')
+        for label, (name, sub) in enumerate(zip(classes, folders)):
+            class_dir = self._check_exists(osp.join(folder, sub), f'folder of class {name!r}')
             for fname in sorted(os.listdir(class_dir)):
                 if fname.lower().endswith(IMG_EXTENSIONS):
                     data_list.append(dict(img_path=osp.join(class_dir, fname), gt_label=label))

@@ -1,7 +1,8 @@
-from .hooks import EMATeacherHook, LogitScaleClampHook, TeacherTempHook, WeightsOnlyCheckpointHook
+from .hooks import (AtomicCheckpointHook, EMATeacherHook, FaultInjectionHook, FiniteLossHook, IterationSeedHook,
+                    LogitScaleClampHook, TeacherTempHook, WeightsOnlyCheckpointHook)
 from .loops import MultiTestLoop, MultiValLoop, ResumableIterBasedTrainLoop
 from .optim import AutocastOptimWrapper, CLIPOptimWrapperConstructor
 
-__all__ = ['AutocastOptimWrapper', 'CLIPOptimWrapperConstructor', 'EMATeacherHook', 'LogitScaleClampHook',
-           'MultiTestLoop', 'MultiValLoop', 'ResumableIterBasedTrainLoop', 'TeacherTempHook',
-           'WeightsOnlyCheckpointHook']
+__all__ = ['AtomicCheckpointHook', 'AutocastOptimWrapper', 'CLIPOptimWrapperConstructor', 'EMATeacherHook',
+           'FaultInjectionHook', 'FiniteLossHook', 'IterationSeedHook', 'LogitScaleClampHook', 'MultiTestLoop',
+           'MultiValLoop', 'ResumableIterBasedTrainLoop', 'TeacherTempHook', 'WeightsOnlyCheckpointHook']

@@ -45,10 +45,12 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
             self.runner.val_loop.run()
         if self._iter > 0:
             loader = self.dataloader
-            if not hasattr(loader.sampler, 'set_position'):
-                raise TypeError(f'{type(self).__name__} needs a sampler with set_position() to resume '
-                                f'(e.g. ResumableInfiniteSampler), got {type(loader.sampler).__name__}')
-            loader.sampler.set_position(self._iter * loader.batch_size)
+            # a map-style dataset resumes through its sampler, a stream (WebImageTextDataset) through itself
+            resumable = loader.sampler if hasattr(loader.sampler, 'set_position') else loader.dataset
+            if not hasattr(resumable, 'set_position'):
+                raise TypeError(f'{type(self).__name__} needs a sampler or an iterable dataset with set_position() '
+                                f'to resume (e.g. ResumableInfiniteSampler), got {type(loader.sampler).__name__}')
+            resumable.set_position(self._iter * loader.batch_size)
             self.dataloader_iterator = _SkipAhead(_InfiniteDataloaderIterator(loader), self._iter)
         return super().run()
 

@@ -1,6 +1,9 @@
+from .base import TowerMetric, tower_field
+from .benchmark import BenchmarkJSONHook, benchmark_records, write_benchmark_records
 from .knn import KNNAccuracy, knn_predict
 from .retrieval import RetrievalRecall, retrieval_recall
-from .zero_shot import ZeroShotAccuracy, build_zero_shot_classifier
+from .zero_shot import ZeroShotAccuracy, build_zero_shot_classifier, zero_shot_preset
 
-__all__ = ['KNNAccuracy', 'RetrievalRecall', 'ZeroShotAccuracy', 'build_zero_shot_classifier', 'knn_predict',
-           'retrieval_recall']
+__all__ = ['BenchmarkJSONHook', 'KNNAccuracy', 'RetrievalRecall', 'TowerMetric', 'ZeroShotAccuracy',
+           'benchmark_records', 'build_zero_shot_classifier', 'knn_predict', 'retrieval_recall', 'tower_field',
+           'write_benchmark_records', 'zero_shot_preset']

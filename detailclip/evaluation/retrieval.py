@@ -1,10 +1,10 @@
 """Image-text retrieval recall (I2T and T2I R@K) on Karpathy-style splits."""
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
-from mmengine.evaluator import BaseMetric
 
 from detailclip.registry import METRICS
+from .base import TowerMetric
 
 
 def retrieval_recall(image_embeds: torch.Tensor, text_embeds: torch.Tensor, text_to_image: torch.Tensor,
@@ -36,29 +36,43 @@ def retrieval_recall(image_embeds: torch.Tensor, text_embeds: torch.Tensor, text
 
 
 @METRICS.register_module()
-class RetrievalRecall(BaseMetric):
-    """I2T/T2I Recall@K (CLIP_benchmark's ``image_retrieval_recall@k``/``text_retrieval_recall@k``).
+class RetrievalRecall(TowerMetric):
+    """I2T/T2I Recall@K (CLIP_benchmark's ``text_retrieval_recall@k``/``image_retrieval_recall@k``).
 
     Args:
         ks (Sequence[int]): The K values.
-        prefix (str): Metric name prefix.
+        tower (str): ``'student'``, ``'ema'`` or ``'both'`` (see :class:`TowerMetric`).
+        dataset_name (str, optional): Name in the CLIP_benchmark JSON.
+        prefix (str, optional): Metric name prefix.
         collect_device (str): Where results are gathered across ranks.
     """
 
     default_prefix = 'retrieval'
+    benchmark_task = 'zeroshot_retrieval'
 
-    def __init__(self, ks: Sequence[int] = (1, 5, 10), prefix: str = None, collect_device: str = 'cpu'):
-        super().__init__(collect_device=collect_device, prefix=prefix)
+    def __init__(self, ks: Sequence[int] = (1, 5, 10), tower: str = 'student', dataset_name: Optional[str] = None,
+                 prefix: Optional[str] = None, collect_device: str = 'cpu'):
+        super().__init__(tower, dataset_name, prefix, collect_device)
         self.ks = tuple(ks)
 
     def process(self, data_batch, data_samples: Sequence) -> None:
         for sample in data_samples:
-            self.results.append(dict(img_id=int(sample['img_id']), image=sample['image_embeds'].float().cpu(),
-                                     texts=sample['text_embeds'].float().cpu()))
+            self.results.append(dict(key=int(self.sample_key(sample, 'img_id', 'RetrievalRecall')),
+                                     images=self.tower_fields(sample, 'image_embeds', self.towers),
+                                     texts=self.tower_fields(sample, 'text_embeds', self.towers)))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        results = sorted({r['img_id']: r for r in results}.values(), key=lambda r: r['img_id'])
-        images = torch.stack([r['image'] for r in results])
-        texts = torch.cat([r['texts'] for r in results])
-        owner = torch.cat([torch.full((len(r['texts']),), i) for i, r in enumerate(results)])
-        return retrieval_recall(images, texts, owner, self.ks)
+        results = self.unique(results)
+        metrics = {}
+        for tower in self.towers:
+            images = torch.stack([r['images'][tower] for r in results])
+            texts = [r['texts'][tower] for r in results]
+            owner = torch.cat([torch.full((len(t),), i) for i, t in enumerate(texts)])
+            metrics.update(self.tower_names(tower, retrieval_recall(images, torch.cat(texts), owner, self.ks)))
+        return metrics
+
+    def benchmark_metrics(self, values: Dict[str, float]) -> Dict[str, float]:
+        """Fractions in CLIP_benchmark's names: image retrieval = text -> image (T2I), text retrieval = I2T."""
+        out = {f'image_retrieval_recall@{k}': values[f't2i_R@{k}'] / 100. for k in self.ks}
+        out.update({f'text_retrieval_recall@{k}': values[f'i2t_R@{k}'] / 100. for k in self.ks})
+        return out

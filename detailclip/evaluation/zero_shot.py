@@ -1,23 +1,48 @@
-"""Zero-shot classification: class embeddings from prompt templates, then nearest class by cosine."""
-from typing import Dict, List, Sequence
+"""Zero-shot classification: class embeddings from prompt templates, then nearest class by cosine (methods.md 9.1)."""
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.evaluator import BaseMetric
 
 from detailclip.datasets.tokenizer import CLIPTokenizer
 from detailclip.registry import METRICS
+from .base import TowerMetric
+
+ClassName = Union[str, Sequence[str]]  # one name, or a list of synonyms
+# Class-name and template lists shipped with the package (setup.cfg package_data), by preset name.
+ZERO_SHOT_LISTS = osp.join(osp.dirname(osp.abspath(__file__)), 'zero_shot_lists')
+
+
+def zero_shot_preset(name: str) -> dict:
+    """A shipped zero-shot list: ``classes`` (names or synonym lists, label order), ``templates``, and ``folders``
+    (the image-folder name of each class), e.g. ``'imagenet1k'`` (CLIP's 1000 names, the 7 templates of 9.1)."""
+    path = osp.join(ZERO_SHOT_LISTS, f'{name}.json')
+    if not osp.isfile(path):
+        known = sorted(osp.splitext(f)[0] for f in os.listdir(ZERO_SHOT_LISTS) if f.endswith('.json'))
+        raise FileNotFoundError(f'no shipped zero-shot list {name!r}: use one of {known}, or zero_shot_file for your '
+                                'own JSON')
+    with open(path) as f:
+        return json.load(f)
+
+
+def class_prompts(name: ClassName, templates: Sequence[str]) -> List[str]:
+    """Every template filled with every synonym of a class (one name counts as one synonym)."""
+    synonyms = [name] if isinstance(name, str) else list(name)
+    return [t.format(s) for s in synonyms for t in templates]
 
 
 @torch.no_grad()
-def build_zero_shot_classifier(model, classes: Sequence[str], templates: Sequence[str],
-                               tokenizer: CLIPTokenizer, device: torch.device) -> torch.Tensor:
-    """Prompt-ensembled class embeddings (C, d): per class, normalise each template's embedding, average,
-    normalise again (CLIP arXiv 2103.00020, section 3.1.4)."""
+def build_zero_shot_classifier(model, classes: Sequence[ClassName], templates: Sequence[str],
+                               tokenizer: CLIPTokenizer, device: torch.device, tower: str = 'student') -> torch.Tensor:
+    """Prompt-ensembled class embeddings (C, d): per class, normalise each prompt's embedding (templates x synonyms),
+    average, normalise again (CLIP arXiv 2103.00020, section 3.1.4), with the text tower of ``tower``."""
     weights = []
     for name in classes:
-        tokens = tokenizer([t.format(name) for t in templates]).to(device)
-        emb = F.normalize(model.encode_text(tokens), dim=-1).mean(0)
+        tokens = tokenizer(class_prompts(name, templates)).to(device)
+        emb = F.normalize(model.encode_text(tokens, tower), dim=-1).mean(0)
         weights.append(F.normalize(emb, dim=-1))
     return torch.stack(weights)
 
@@ -35,47 +60,69 @@ def mean_per_class_recall(pred: torch.Tensor, labels: torch.Tensor, num_classes:
     return 100. * torch.stack(recalls).mean().item()
 
 
+def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, topk: Sequence[int]) -> Dict[str, float]:
+    """Top-k accuracies and mean per-class recall (percent) from logits (N, C) and labels (N,)."""
+    metrics = topk_accuracy(logits, labels, topk)
+    metrics['mean_per_class_recall'] = mean_per_class_recall(logits.argmax(1), labels, logits.shape[1])
+    return metrics
+
+
 @METRICS.register_module()
-class ZeroShotAccuracy(BaseMetric):
+class ZeroShotAccuracy(TowerMetric):
     """Top-k accuracy and mean per-class recall of zero-shot classification (CLIP_benchmark's ``acc1``/``acc5``/
-    ``mean_per_class_recall``). Class names and templates come from the dataset's metainfo.
+    ``mean_per_class_recall``). Class names (or synonym lists) and templates come from the dataset's metainfo
+    (:class:`ImageFolderClassification` with ``zero_shot_file`` or ``zero_shot_preset``).
 
     Args:
         topk (Sequence[int]): The k of the top-k accuracies.
         context_length (int): Tokenizer context length of the model's text tower.
-        prefix (str): Metric name prefix.
+        tower (str): ``'student'``, ``'ema'`` or ``'both'`` (see :class:`TowerMetric`).
+        dataset_name (str, optional): Name in the CLIP_benchmark JSON.
+        prefix (str, optional): Metric name prefix.
         collect_device (str): Where results are gathered across ranks.
     """
 
     default_prefix = 'zero-shot'
+    benchmark_task = 'zeroshot_classification'
 
-    def __init__(self, topk: Sequence[int] = (1, 5), context_length: int = 77, prefix: str = None,
-                 collect_device: str = 'cpu'):
-        super().__init__(collect_device=collect_device, prefix=prefix)
+    def __init__(self, topk: Sequence[int] = (1, 5), context_length: int = 77, tower: str = 'student',
+                 dataset_name: Optional[str] = None, prefix: Optional[str] = None, collect_device: str = 'cpu'):
+        super().__init__(tower, dataset_name, prefix, collect_device)
         self.topk = tuple(topk)
         self.tokenizer = CLIPTokenizer(context_length)
-        self.classifier = None
+        self.classifiers: Dict[str, torch.Tensor] = {}
 
     def prepare(self, model) -> None:
-        """Embed the class prompts with the current text tower (called by the loop before each evaluation)."""
+        """Embed the class prompts with each tower's text encoder (called by the loop before each evaluation)."""
+        super().prepare(model)
         meta = self.dataset_meta or {}
         if 'classes' not in meta or 'templates' not in meta:
             raise KeyError('ZeroShotAccuracy needs dataset metainfo with "classes" and "templates" '
-                           '(ImageFolderClassification provides them from zero_shot_file)')
+                           '(ImageFolderClassification provides them from zero_shot_file or zero_shot_preset)')
         device = next(model.parameters()).device
-        self.classifier = build_zero_shot_classifier(model, meta['classes'], meta['templates'], self.tokenizer,
-                                                     device).cpu()
+        self.classifiers = {t: build_zero_shot_classifier(model, meta['classes'], meta['templates'], self.tokenizer,
+                                                          device, t).cpu() for t in self.towers}
 
     def process(self, data_batch, data_samples: Sequence) -> None:
         for sample in data_samples:
-            self.results.append(dict(embed=sample['image_embeds'].float().cpu(), label=int(sample['gt_label'])))
+            self.results.append(dict(key=self.sample_key(sample, 'img_path', 'ZeroShotAccuracy'),
+                                     label=int(sample['gt_label']),
+                                     embeds=self.tower_fields(sample, 'image_embeds', self.towers)))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        if self.classifier is None:
+        if not self.classifiers:
             raise RuntimeError('ZeroShotAccuracy.prepare(model) was not called: use MultiValLoop/MultiTestLoop')
-        embeds = torch.stack([r['embed'] for r in results])
+        results = self.unique(results)
         labels = torch.tensor([r['label'] for r in results])
-        logits = embeds @ self.classifier.T
-        metrics = topk_accuracy(logits, labels, self.topk)
-        metrics['mean_per_class_recall'] = mean_per_class_recall(logits.argmax(1), labels, logits.shape[1])
+        metrics = {}
+        for tower in self.towers:
+            embeds = torch.stack([r['embeds'][tower] for r in results])
+            logits = embeds @ self.classifiers[tower].T
+            metrics.update(self.tower_names(tower, classification_metrics(logits, labels, self.topk)))
         return metrics
+
+    def benchmark_metrics(self, values: Dict[str, float]) -> Dict[str, float]:
+        """``acc<k>`` and ``mean_per_class_recall`` as fractions, like CLIP_benchmark."""
+        out = {f'acc{k}': values[f'top{k}'] / 100. for k in self.topk}
+        out['mean_per_class_recall'] = values['mean_per_class_recall'] / 100.
+        return out

@@ -1,10 +1,18 @@
-"""Import of the public DetailCLIP reference checkpoint format (arXiv 2409.06809; methods.md 7.2, 7.6, 9.3).
+"""Import of the SLIP and DetailCLIP reference checkpoint formats (arXiv 2112.12750, 2409.06809; methods.md 1, 4,
+7.2, 7.6, 9.3).
 
-Pure state-dict functions, kept outside the model classes: :func:`is_reference_detailclip` recognises the format by
-its keys, :func:`strip_prefix` removes the DDP ``module.`` prefix and :func:`convert_reference_detailclip` renames
-every reference key to :class:`ImageTextPretrainer`'s names and fails loudly on anything it cannot place.
+Pure state-dict functions, kept outside the model classes: :func:`is_reference_slip` / :func:`is_reference_detailclip`
+recognise a format by its keys, :func:`strip_prefix` removes the DDP ``module.`` prefix, and
+:func:`convert_reference_slip` / :func:`convert_reference_detailclip` rename every reference key to
+:class:`ImageTextPretrainer`'s names and fail loudly on anything they cannot place. DetailCLIP's format extends SLIP's
+(the CLIP substrate: ``visual.*`` timm ViT, OpenAI-named text tower, ``x @ P`` projections, ``logit_scale``), so both
+share :data:`CLIP_PREFIXES`, :data:`CLIP_PROJECTIONS` and :func:`rename_keys`.
 
-What the conversion changes besides names:
+SLIP's own checkpoints (SLIP, CLIP and SIMCLR models of its repository) are ``{'epoch', 'state_dict' (with the DDP
+prefix), 'optimizer', 'scaler', 'best_acc1', 'args'}``; SLIP adds the SimCLR MLP ``image_mlp.{layer1, bn1, layer2, bn2,
+layer3}`` (an ``nn.Sequential`` with ReLUs between), which is our :class:`MLPHead`'s indices 0, 1, 3, 4, 6.
+
+What the DetailCLIP conversion changes besides names (the first point holds for SLIP too):
 
 - ``image_projection(_e)`` (D, d) and ``text_projection(_e)`` (W, d) are used as ``x @ P`` by the reference; ours are
   ``nn.Linear`` weights (d, D), so they are transposed.
@@ -16,7 +24,7 @@ What the conversion changes besides names:
 - The reference does not checkpoint the iBOT centres (Q-D20): the target model's values are kept.
 """
 import math
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
@@ -25,12 +33,24 @@ from detailclip.models.teacher import twin_key
 
 StateDict = Dict[str, torch.Tensor]
 
+Prefixes = Tuple[Tuple[str, str], ...]
+
+# The CLIP substrate of SLIP, A-CLIP and DetailCLIP models: (reference prefix, our prefix); a prefix without a trailing
+# dot is a whole key.
+CLIP_PREFIXES: Prefixes = (
+    ('visual.', 'image_encoder.'), ('transformer.', 'text_encoder.transformer.'),
+    ('token_embedding.', 'text_encoder.token_embedding.'), ('ln_final.', 'text_encoder.ln_final.'),
+    ('positional_embedding', 'text_encoder.positional_embedding'), ('logit_scale', 'logit_scale'))
+# Reference projections used as x @ P -> our nn.Linear weights (transposed).
+CLIP_PROJECTIONS = {'image_projection': 'image_projection.weight', 'text_projection': 'text_projection.weight'}
+# SLIP's SimCLR MLP layers -> MLPHead (nn.Sequential) indices: Linear 0, BN 1, ReLU 2, Linear 3, BN 4, ReLU 5, Linear 6.
+_SLIP_MLP = {'layer1': 0, 'bn1': 1, 'layer2': 3, 'bn2': 4, 'layer3': 6}
+_SLIP_SIGNATURE = ('visual.cls_token', 'image_projection', 'text_projection', 'token_embedding.weight')
+
 # Keys that only a DetailCLIP reference checkpoint has together (after the DDP prefix is stripped).
 _SIGNATURE = ('visual.cls_token', 'visual_ema.cls_token', 'image_projection', 'decoder_pos_embed',
               'reconstruction_pred.weight', 'ibot_head.mlp.0.weight')
-# Reference projections used as x @ P -> our nn.Linear weights.
-_PROJECTIONS = {'image_projection': 'image_projection.weight', 'text_projection': 'text_projection.weight',
-                'image_projection_e': 'teacher.twins.image_projection.weight',
+_PROJECTIONS = {**CLIP_PROJECTIONS, 'image_projection_e': 'teacher.twins.image_projection.weight',
                 'text_projection_e': 'teacher.twins.text_projection.weight'}
 # Text-tower entries the reference's EMA tower shares with the student (Q-D13).
 _SHARED_TEXT = ('token_embedding.weight', 'positional_embedding', 'ln_final.weight', 'ln_final.bias')
@@ -48,32 +68,57 @@ def is_reference_detailclip(state_dict: Mapping[str, torch.Tensor]) -> bool:
     return all(k in keys for k in _SIGNATURE)
 
 
+def is_reference_slip(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """Whether ``state_dict`` (``module.`` prefix optional) is a CLIP or SLIP model of SLIP's repository (no EMA
+    tower, unlike A-CLIP / DetailCLIP)."""
+    keys = strip_prefix(dict.fromkeys(state_dict)).keys()
+    return all(k in keys for k in _SLIP_SIGNATURE) and 'visual_ema.cls_token' not in keys
+
+
 def _twin(path: str) -> str:
     """State-dict prefix of the EMA twin of student submodule ``path``."""
     return f'teacher.twins.{twin_key(path)}.'
 
 
-def _prefix_map(mae: str, ibot: str) -> Tuple[Tuple[str, str], ...]:
-    """(reference prefix, our prefix) pairs; no reference prefix is a prefix of another one's keys."""
+def _prefix_map(mae: str, ibot: str) -> Prefixes:
+    """DetailCLIP's (reference prefix, our prefix) pairs; no reference prefix is a prefix of another one's keys."""
     decoder = f'objectives.{mae}.decoder.'
-    return (('visual.', 'image_encoder.'), ('visual_ema.', _twin('image_encoder')),
-            ('transformer.', 'text_encoder.transformer.'), ('transformer_e.', _TEACHER_TEXT + 'transformer.'),
-            ('token_embedding.', 'text_encoder.token_embedding.'), ('ln_final.', 'text_encoder.ln_final.'),
-            ('positional_embedding', 'text_encoder.positional_embedding'), ('logit_scale', 'logit_scale'),
-            ('decoder_embed.', decoder + 'decoder_embed.'), ('mask_token', decoder + 'mask_token'),
-            ('decoder_blocks.', decoder + 'decoder_blocks.'), ('decoder_norm.', decoder + 'decoder_norm.'),
-            ('reconstruction_pred.', f'objectives.{mae}.pixel_head.proj.'),
-            ('ibot_head.', f'objectives.{ibot}.head.'), ('ibot_head_e.', _twin(f'objectives.{ibot}.head')))
+    return CLIP_PREFIXES + (
+        ('visual_ema.', _twin('image_encoder')), ('transformer_e.', _TEACHER_TEXT + 'transformer.'),
+        ('decoder_embed.', decoder + 'decoder_embed.'), ('mask_token', decoder + 'mask_token'),
+        ('decoder_blocks.', decoder + 'decoder_blocks.'), ('decoder_norm.', decoder + 'decoder_norm.'),
+        ('reconstruction_pred.', f'objectives.{mae}.pixel_head.proj.'),
+        ('ibot_head.', f'objectives.{ibot}.head.'), ('ibot_head_e.', _twin(f'objectives.{ibot}.head')))
 
 
-def _rename(key: str, prefixes: Tuple[Tuple[str, str], ...]) -> Optional[str]:
+def _slip_prefixes(simclr: str) -> Prefixes:
+    """SLIP's (reference prefix, our prefix) pairs: the CLIP substrate and the SimCLR MLP of objective ``simclr``."""
+    return CLIP_PREFIXES + tuple((f'image_mlp.{layer}.', f'objectives.{simclr}.head.{index}.')
+                                 for layer, index in _SLIP_MLP.items())
+
+
+def _rename(key: str, prefixes: Prefixes, projections: Mapping[str, str]) -> Optional[str]:
     """Our name of reference ``key``, or None when no rule covers it."""
-    if key in _PROJECTIONS:
-        return _PROJECTIONS[key]
+    if key in projections:
+        return projections[key]
     for old, new in prefixes:
         if key == old or (old.endswith('.') and key.startswith(old)):
             return new + key[len(old):]
     return None
+
+
+def rename_keys(state_dict: Mapping[str, torch.Tensor], prefixes: Prefixes,
+                projections: Mapping[str, str]) -> Tuple[StateDict, List[str]]:
+    """Reference entries under our names (``projections`` transposed from ``x @ P`` to ``nn.Linear`` weights), and
+    the reference keys no rule covers."""
+    renamed, unmapped = {}, []
+    for key, value in state_dict.items():
+        new = _rename(key, prefixes, projections)
+        if new is None:
+            unmapped.append(key)
+        else:
+            renamed[new] = value.t() if key in projections else value
+    return renamed, unmapped
 
 
 def check_decoder_pos_embed(pos_embed: torch.Tensor, atol: float = 1e-6) -> None:
@@ -136,27 +181,51 @@ def convert_reference_detailclip(state_dict: Mapping[str, torch.Tensor], target:
         lacking = [k for k in _SIGNATURE if k not in state_dict]
         raise ValueError(f'not a DetailCLIP reference state dict: it lacks {lacking}')
     check_decoder_pos_embed(state_dict['decoder_pos_embed'])
-    prefixes = _prefix_map(mae, ibot)
-    renamed, unexpected = {}, []
-    for key, value in state_dict.items():
-        if key == 'decoder_pos_embed':
-            continue
-        new = _rename(key, prefixes)
-        if new is None:
-            unexpected.append(key)
-        else:
-            renamed[new] = value.t() if key in _PROJECTIONS else value
+    state_dict = {k: v for k, v in state_dict.items() if k != 'decoder_pos_embed'}
+    renamed, unexpected = rename_keys(state_dict, _prefix_map(mae, ibot), _PROJECTIONS)
     renamed = _drop_shared_last_layer2(renamed, target)
     _fill_teacher_text(renamed, target)
     for key in (f'objectives.{ibot}.loss.center', f'objectives.{ibot}.loss.center2'):
         if key in target:
             renamed[key] = target[key].clone()
-    _check_keys(renamed, target, unexpected)
-    return {k: renamed[k].to(target[k].dtype).contiguous() for k in target}
+    return finish_conversion(renamed, target, unexpected, 'DetailCLIP reference checkpoint')
 
 
-def _check_keys(converted: StateDict, target: Mapping[str, torch.Tensor], unmapped: list) -> None:
-    """Raise one ValueError listing every unmapped, unexpected, missing and wrongly shaped key."""
+def convert_reference_slip(state_dict: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor],
+                           simclr: str = 'simclr') -> StateDict:
+    """A CLIP or SLIP state dict of SLIP's repository in our model's names, ready for ``load_state_dict(strict=True)``.
+
+    Args:
+        state_dict: The model's state dict (``checkpoint['state_dict']``), ``module.`` prefix optional.
+        target: Our model's state dict (a CLIP config for SLIP's CLIP models, a SLIP config for its SLIP models).
+        simclr: Name of the SimCLR objective in the model config (its ``head`` receives ``image_mlp``).
+
+    Returns:
+        dict: Every key of ``target``, with the checkpoint's values (cast to the target's dtypes).
+
+    Raises:
+        ValueError: Not the format; keys with no place in the model, model keys the checkpoint does not fill, or
+            shape mismatches (all listed).
+    """
+    state_dict = strip_prefix(state_dict)
+    if not is_reference_slip(state_dict):
+        lacking = [k for k in _SLIP_SIGNATURE if k not in state_dict]
+        raise ValueError(f'not a SLIP-repository CLIP/SLIP state dict: it lacks {lacking} or has an EMA tower '
+                         '(visual_ema.*: use convert_reference_detailclip)')
+    renamed, unexpected = rename_keys(state_dict, _slip_prefixes(simclr), CLIP_PROJECTIONS)
+    return finish_conversion(renamed, target, unexpected, 'SLIP checkpoint')
+
+
+def finish_conversion(converted: StateDict, target: Mapping[str, torch.Tensor], unmapped: List[str],
+                      source: str) -> StateDict:
+    """``converted`` checked against ``target`` (see :func:`check_keys`) and cast to its dtypes, in its key order."""
+    check_keys(converted, target, unmapped, source)
+    return {k: converted[k].to(target[k].dtype).contiguous() for k in target}
+
+
+def check_keys(converted: StateDict, target: Mapping[str, torch.Tensor], unmapped: List[str], source: str) -> None:
+    """Raise one ValueError listing every unmapped, unexpected, missing and wrongly shaped key of ``converted``
+    (from ``source``, e.g. ``'SLIP checkpoint'``) against ``target``."""
     unexpected = unmapped + sorted(k for k in converted if k not in target)
     missing = sorted(k for k in target if k not in converted)
     shapes = [f'{k}: checkpoint {tuple(converted[k].shape)} vs model {tuple(target[k].shape)}'
@@ -164,5 +233,5 @@ def _check_keys(converted: StateDict, target: Mapping[str, torch.Tensor], unmapp
     problems = [f'{name}: {items}' for name, items in
                 (('unexpected keys', unexpected), ('missing keys', missing), ('shape mismatches', shapes)) if items]
     if problems:
-        raise ValueError('the DetailCLIP reference checkpoint does not match the model (check the config and the '
-                         'objective names): ' + '; '.join(problems))
+        raise ValueError(f'the {source} does not match the model (check the config and the objective names): '
+                         + '; '.join(problems))

@@ -111,8 +111,9 @@ def test_retrieval_metric_deduplicates_padded_results():
     got = metric.compute_metrics(padded)
     assert got == pytest.approx(expected, abs=1e-4)
     # without deduplication the answer would differ: the repeated images and captions join the gallery
-    naive = retrieval_recall(torch.stack([r['image'] for r in padded]), torch.cat([r['texts'] for r in padded]),
-                             torch.cat([torch.full((len(r['texts']), ), i) for i, r in enumerate(padded)]))
+    naive = retrieval_recall(torch.stack([r['images']['student'] for r in padded]),
+                             torch.cat([r['texts']['student'] for r in padded]),
+                             torch.cat([torch.full((len(r['texts']['student']), ), i) for i, r in enumerate(padded)]))
     assert naive['i2t_R@1'] != pytest.approx(expected['i2t_R@1'], abs=1e-4)
 
 
@@ -167,7 +168,7 @@ def test_zero_shot_prepare_with_tiny_model(tiny_model):
     assert isinstance(metric, ZeroShotAccuracy)
     metric.dataset_meta = dict(classes=classes, templates=templates)
     metric.prepare(tiny_model)
-    clf = metric.classifier
+    clf = metric.classifiers['student']
     assert clf.shape == (3, 16)
     # reference: every prompt in one batch, normalise, average per class, normalise
     tok = CLIPTokenizer(12)
@@ -181,7 +182,7 @@ def test_zero_shot_prepare_with_tiny_model(tiny_model):
     assert (clf @ clf.T - torch.eye(3)).abs().max() < 1 - 1e-4
 
     # images exactly at class embeddings are classified as that class
-    results = [dict(image_embeds=clf[c], gt_label=c) for c in (0, 1, 2, 2)]
+    results = [dict(image_embeds=clf[c], gt_label=c, img_path=f'{i}.png') for i, c in enumerate((0, 1, 2, 2))]
     metric.process(None, results)
     out = metric.compute_metrics(metric.results)
     assert out['top1'] == pytest.approx(100.) and out['mean_per_class_recall'] == pytest.approx(100.)
@@ -189,14 +190,15 @@ def test_zero_shot_prepare_with_tiny_model(tiny_model):
 
 def test_zero_shot_compute_metrics_known_answer():
     metric = ZeroShotAccuracy(topk=(1, 2), context_length=8)
-    metric.classifier = torch.eye(4)  # class c embedding = e_c: logits are the image embedding itself
+    metric.classifiers = {'student': torch.eye(4)}  # class c embedding = e_c: logits are the image embedding itself
     embeds = torch.tensor([[0.9, 0.3, 0.1, 0.0],   # label 0, rank 0
                            [0.1, 0.8, 0.0, 0.5],   # label 1, rank 0
                            [0.2, 0.9, 0.1, 0.0],   # label 0, rank 1
                            [0.7, 0.0, 0.1, 0.2],   # label 3, rank 1
                            [0.9, 0.0, 0.5, 0.1]])  # label 3, rank 3
     labels = [0, 1, 0, 3, 3]
-    metric.process(None, [dict(image_embeds=e, gt_label=torch.tensor(l)) for e, l in zip(embeds, labels)])
+    metric.process(None, [dict(image_embeds=e, gt_label=torch.tensor(l), img_path=f'{i}.png')
+                          for i, (e, l) in enumerate(zip(embeds, labels))])
     out = metric.compute_metrics(metric.results)
     assert out['top1'] == pytest.approx(40.) and out['top2'] == pytest.approx(80.)
     # recalls: class 0 1/2, class 1 1/1, class 3 0/2 (class 2 absent)
@@ -205,7 +207,7 @@ def test_zero_shot_compute_metrics_known_answer():
 
 def test_zero_shot_needs_prepare_and_metainfo(tiny_model):
     metric = ZeroShotAccuracy(context_length=12)
-    metric.results = [dict(embed=torch.zeros(16), label=0)]
+    metric.results = [dict(key='a.png', embeds=dict(student=torch.zeros(16)), label=0)]
     with pytest.raises(RuntimeError, match='prepare'):
         metric.compute_metrics(metric.results)
     metric.dataset_meta = dict(classes=['a'])

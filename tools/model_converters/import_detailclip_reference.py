@@ -9,13 +9,12 @@ of the same dimensions), loaded strictly with the converted weights, and saved a
 ``load_from`` and ``tools/test.py`` read with ``torch.load(weights_only=True)``.
 """
 import argparse
-import os.path as osp
+from functools import partial
 
-import torch
-from mmengine.config import Config, DictAction
-from torch import nn
+from mmengine.config import DictAction
 
-from detailclip.registry import MODELS
+from detailclip.utils.model_import import import_checkpoint
+from detailclip.utils.model_import import load_checkpoint_file as load_reference_checkpoint  # noqa: F401
 from detailclip.utils.reference import convert_reference_detailclip
 
 
@@ -30,40 +29,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_reference_checkpoint(path: str) -> dict:
-    """The reference checkpoint, unpickled weights-only; the one extra global allowed is the ``argparse.Namespace``
-    the reference stores under ``args``."""
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        return torch.load(path, map_location='cpu', weights_only=True)
-
-
-def build_model(config: str, cfg_options: dict = None) -> nn.Module:
-    """Our pretrainer, built from ``config`` (with ``cfg_options`` merged)."""
-    import detailclip.models  # noqa: F401  (registers the model classes)
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return MODELS.build(cfg.model)
-
-
-def _meta(checkpoint: dict, source: str, config: str) -> dict:
-    """Provenance with plain values only, so the output stays weights-only loadable."""
-    args = checkpoint.get('args')
-    plain = (bool, int, float, str, type(None))
-    return dict(source=osp.basename(source), source_format='detailclip-reference', config=config,
-                epoch=checkpoint.get('epoch') if isinstance(checkpoint.get('epoch'), int) else None,
-                reference_args={k: v for k, v in vars(args).items() if isinstance(v, plain)} if args else {})
-
-
 def main(argv=None) -> str:
     args = parse_args(argv)
-    checkpoint = load_reference_checkpoint(args.checkpoint)
-    state_dict = checkpoint['state_dict'] if 'state_dict' in checkpoint else checkpoint
-    model = build_model(args.config, args.cfg_options)
-    converted = convert_reference_detailclip(state_dict, model.state_dict(), mae=args.mae, ibot=args.ibot)
-    model.load_state_dict(converted, strict=True)
-    torch.save(dict(state_dict=model.state_dict(), meta=_meta(checkpoint, args.checkpoint, args.config)), args.out)
-    print(f'converted {len(state_dict)} reference entries into {len(converted)} model entries: {args.out}')
+    convert = partial(convert_reference_detailclip, mae=args.mae, ibot=args.ibot)
+    import_checkpoint(args.checkpoint, args.out, args.config, convert, 'detailclip-reference', args.cfg_options)
     return args.out
 
 

@@ -14,6 +14,7 @@ train_dataloader = dict(
     batch_size=64,
     num_workers=10,
     persistent_workers=True,
+    worker_init_fn=dict(type='detailclip.worker_init_fn'),  # one thread per worker, rank-distinct seeds
     pin_memory=True,
     drop_last=True,
     sampler=dict(type='ResumableInfiniteSampler', shuffle=True),

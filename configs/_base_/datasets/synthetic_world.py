@@ -28,6 +28,7 @@ train_dataloader = dict(
     batch_size=128,
     num_workers=2,
     persistent_workers=True,
+    worker_init_fn=dict(type='detailclip.worker_init_fn'),  # one thread per worker, rank-distinct seeds
     drop_last=True,
     sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
     dataset=dict(type='CsvImageTextDataset', data_root=data_root, ann_file='pretrain/train.csv',

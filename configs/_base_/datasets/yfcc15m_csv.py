@@ -1,6 +1,7 @@
-# YFCC15M as an open_clip-style TSV of image paths and captions (the metadata-pickle and webdataset loaders of the
-# data issue replace this). 224-pixel views, 77-token captions truncated like the reference (EOT dropped, Q-T1:
-# `tokenize_clean` keeps it). One pipeline per method family; leaves pick one.
+# YFCC15M as an open_clip-style TSV of image paths and captions (yfcc15m_slip.py, yfcc15m_detailclip.py,
+# webdataset_yfcc15m.py, cc3m.py, cc12m.py and coco_captions.py reuse these pipelines with the other formats).
+# 224-pixel views, 77-token captions truncated like the reference (EOT dropped, Q-T1: `tokenize_clean` keeps it).
+# One pipeline per method family; leaves pick one.
 data_root = 'data/yfcc15m'
 crop_size = 224
 context_length = 77
@@ -24,6 +25,7 @@ train_dataloader = dict(
     batch_size=512,
     num_workers=10,
     persistent_workers=True,
+    worker_init_fn=dict(type='detailclip.worker_init_fn'),  # one thread per worker, rank-distinct seeds
     pin_memory=True,
     drop_last=True,
     sampler=dict(type='ResumableInfiniteSampler', shuffle=True),

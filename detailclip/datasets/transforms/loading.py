@@ -1,4 +1,14 @@
-"""Decoding an image file once per sample; every view is cut from the decoded image."""
+"""Decoding an image once per sample (from a file, a zip archive member or bytes); every view is cut from it.
+
+Images that can be converted are converted to 8-bit RGB (grayscale, palette, CMYK, 16-bit); every other bad image
+raises :class:`CorruptSampleError` with a short reason, which the dataset counts and skips.
+"""
+import io
+import os
+import warnings
+import zipfile
+from collections import OrderedDict
+
 from PIL import Image, UnidentifiedImageError
 
 from detailclip.registry import TRANSFORMS
@@ -17,25 +27,105 @@ class CorruptSampleError(Exception):
         self.reason = reason
 
 
-@TRANSFORMS.register_module()
-class LoadImageRGB:
-    """``results['img_path']`` -> ``results['img']``, a decoded RGB ``PIL.Image``.
+class _ZipReader:
+    """Members of zip archives, with the last ``capacity`` archives kept open per process.
 
-    Grayscale, palette, CMYK and 16-bit images are converted to 8-bit RGB. A missing or undecodable file raises
-    :class:`CorruptSampleError`, which the dataset turns into a skipped, counted sample.
+    Handles are never shared across a fork: a worker process opens its own (a shared file offset would mix reads).
     """
 
-    def __call__(self, results: dict) -> dict:
-        path = results['img_path']
+    def __init__(self, capacity: int = 64):
+        self.capacity = capacity
+        self.pid, self.archives = None, OrderedDict()
+
+    def read(self, archive: str, member: str) -> bytes:
+        if self.pid != os.getpid():
+            self.pid, self.archives = os.getpid(), OrderedDict()
+        handle = self.archives.pop(archive, None)
+        if handle is None:
+            handle = zipfile.ZipFile(archive)
+            while len(self.archives) >= self.capacity:
+                self.archives.popitem(last=False)[1].close()
+        self.archives[archive] = handle
+        return handle.read(member)
+
+
+_ZIPS = _ZipReader()
+
+
+def read_sample_bytes(results: dict) -> bytes:
+    """The encoded image of a sample: ``results['img_bytes']``, a zip member (``results['archive']`` +
+    ``results['member']``) or the file ``results['img_path']``.
+
+    Raises:
+        CorruptSampleError: ``missing_file``, ``missing_archive``, ``unreadable_archive``, ``missing_member`` or
+            ``empty_file``.
+    """
+    if 'img_bytes' in results:
+        data = results['img_bytes']
+    elif 'archive' in results:
+        data = _read_member(results['archive'], results['member'])
+    else:
         try:
-            with Image.open(path) as img:
-                img.load()
-                results['img'] = _to_rgb(img)
-        except FileNotFoundError as e:
-            raise CorruptSampleError('missing_file', str(path)) from e
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-            raise CorruptSampleError('unreadable_image', f'{path}: {e}') from e
+            with open(results['img_path'], 'rb') as f:
+                data = f.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as e:
+            raise CorruptSampleError('missing_file', str(results['img_path'])) from e
+    if not data:
+        raise CorruptSampleError('empty_file', str(results.get('img_path')))
+    return data
+
+
+def _read_member(archive: str, member: str) -> bytes:
+    try:
+        return _ZIPS.read(archive, member)
+    except FileNotFoundError as e:
+        raise CorruptSampleError('missing_archive', archive) from e
+    except KeyError as e:
+        raise CorruptSampleError('missing_member', f'{archive}::{member}') from e
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise CorruptSampleError('unreadable_archive', f'{archive}::{member}: {e}') from e
+
+
+@TRANSFORMS.register_module()
+class LoadImageRGB:
+    """``results`` -> ``results['img']``, a decoded 8-bit RGB ``PIL.Image`` (decoded once; views branch from it).
+
+    The encoded image comes from :func:`read_sample_bytes`. Grayscale, palette, CMYK and 16-bit images are converted
+    to RGB. Missing, empty, undecodable or truncated files, images over ``max_pixels`` (checked from the header,
+    before decoding: a decompression bomb never allocates) and images under ``min_size`` raise
+    :class:`CorruptSampleError`, which the dataset turns into a skipped, counted sample.
+
+    Args:
+        max_pixels (int): Largest accepted ``width * height``; PIL's decompression-bomb limit by default. PIL itself
+            refuses images over twice its own ``Image.MAX_IMAGE_PIXELS``, whatever this value.
+        min_size (int): Smallest accepted side in pixels.
+    """
+
+    def __init__(self, max_pixels: int = Image.MAX_IMAGE_PIXELS, min_size: int = 16):
+        self.max_pixels, self.min_size = max_pixels, min_size
+
+    def __call__(self, results: dict) -> dict:
+        data = read_sample_bytes(results)
+        where = results.get('img_path', '<bytes>')
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', Image.DecompressionBombWarning)  # our own limit decides below
+                with Image.open(io.BytesIO(data)) as img:
+                    self._check_size(img.size, where)
+                    img.load()
+                    results['img'] = _to_rgb(img)
+        except Image.DecompressionBombError as e:
+            raise CorruptSampleError('image_too_large', f'{where}: {e}') from e
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
+            raise CorruptSampleError('unreadable_image', f'{where}: {e}') from e
         return results
+
+    def _check_size(self, size, where: str) -> None:
+        width, height = size
+        if width * height > self.max_pixels:
+            raise CorruptSampleError('image_too_large', f'{where}: {width}x{height} > max_pixels={self.max_pixels}')
+        if min(width, height) < self.min_size:
+            raise CorruptSampleError('image_too_small', f'{where}: {width}x{height}, min_size={self.min_size}')
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

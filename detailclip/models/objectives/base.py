@@ -17,15 +17,18 @@ An objective is a registered ``nn.Module`` that owns its heads and its loss; :cl
 ``ids_keep``       list (per student view) of (B, N_keep) kept patch indices (ascending) or None (nothing removed)
 ``image_embeds``   (V, B, d) projected CLS embeddings (text methods only)
 ``text_embeds``    (B, d) projected caption embeddings; ``logit_scale``: the 0-d multiplier exp(t)
+``batch_views``    bool: run same-shaped views through a module as one batch (False: one call per view, the
+                   reference's way; see :func:`~detailclip.models.encoders.batching.run_batched`)
 ================  ==================================================================================================
 
 Objectives may add entries for later ones (``decoded``: the MAE decoder's (B, 1 + N, D_dec) outputs per view, read by
-iBOT's patch term in DetailCLIP), so config order matters there.
+iBOT's patch term in DetailCLIP). They declare it (``provides``/``requires``) and :func:`execution_order` runs providers
+first, so the order does not depend on the config's key order (MMEngine sorts dict keys when it dumps a config).
 
 ``ema`` maps each name in the objective's ``ema_modules`` to its frozen EMA twin held by the teacher (e.g. the
 teacher's iBOT head), or is empty when the method has no teacher.
 """
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence
 
 import torch
 from torch import nn
@@ -37,10 +40,14 @@ class Objective(nn.Module):
     Attributes:
         needs_teacher (bool): The EMA teacher must run on ``teacher_views`` for this objective.
         ema_modules (tuple[str]): Names of submodules that get an EMA twin in the teacher (passed back as ``ema``).
+        provides (tuple[str]): Context entries this objective adds for later ones.
+        requires (tuple[str]): Context entries an earlier objective must add.
     """
 
     needs_teacher = False
     ema_modules: Sequence[str] = ()
+    provides: Sequence[str] = ()
+    requires: Sequence[str] = ()
 
     def forward(self, context: dict, ema: Dict[str, nn.Module]) -> Dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -49,3 +56,21 @@ class Objective(nn.Module):
 def select(items: Sequence, indices: Sequence[int] = None) -> list:
     """``items`` at ``indices`` (all of them when None): how an objective picks the views it uses."""
     return list(items) if indices is None else [items[i] for i in indices]
+
+
+def execution_order(objectives: Dict[str, Objective]) -> List[str]:
+    """The objective names with every provider of a context entry before its readers, otherwise in the given order.
+
+    Raises:
+        ValueError: An objective requires an entry no other objective provides.
+    """
+    pending, order, available = dict(objectives), [], set()
+    while pending:
+        ready = [n for n, o in pending.items() if set(o.requires) <= available]
+        if not ready:
+            missing = {n: sorted(set(o.requires) - available) for n, o in pending.items()}
+            raise ValueError(f'objectives {missing} need context entries no objective provides: add the objective '
+                             'that publishes them (e.g. MAEObjective(publish_decoded=True) for "decoded")')
+        order.append(ready[0])
+        available.update(pending.pop(ready[0]).provides)
+    return order

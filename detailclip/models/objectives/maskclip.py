@@ -30,6 +30,7 @@ class MaskedDistillationObjective(IBOTObjective):
         super().__init__(head, loss, cls_weight=0.0, patch_weight=weight, patch_source='decoder', views=views,
                          teacher_views=teacher_views)
         self.decoder = MODELS.build({'type': 'MAEDecoder', **decoder})
+        self.requires = ()  # decodes its own views
 
     def forward(self, context: dict, ema: dict) -> Dict[str, Tensor]:
         decoded = [None] * len(context['views'])
