@@ -1,6 +1,6 @@
 """The one generic image-text pretrainer; a method is a config choosing its parts."""
 import math
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -9,7 +9,11 @@ from torch import nn
 
 from detailclip.registry import MODELS
 from .encoders.batching import encode_views
+from .objectives.base import execution_order
 from .teacher import EMATeacher
+
+# Evaluation towers: the trained student, and the EMA teacher's copies (A-CLIP, DetailCLIP, ...).
+TOWERS = ('student', 'ema')
 
 
 @MODELS.register_module()
@@ -24,7 +28,8 @@ class ImageTextPretrainer(BaseModel):
     Args:
         image_encoder (dict): Image encoder config (e.g. ``VisionTransformer``); must expose ``embed_dim`` and
             ``forward_encoder(x) -> dict(tokens=(B, 1 + N, D), ...)``.
-        objectives (dict[str, dict]): Objective configs by name, run in this order; each is an
+        objectives (dict[str, dict]): Objective configs by name, run in this order (providers of context entries
+            first, see :func:`~detailclip.models.objectives.base.execution_order`); each is an
             :class:`~detailclip.models.objectives.Objective` whose ``forward(context, ema)`` returns a dict of
             ``loss_*`` tensors and logged metrics.
         text_encoder (dict, optional): Text encoder config (``CLIPTextTransformer``); None for image-only methods.
@@ -34,6 +39,9 @@ class ImageTextPretrainer(BaseModel):
         embed_dim (int): Joint image-text embedding width.
         logit_scale_init (float): Initial log of the contrastive logit multiplier (ln(1/0.07)).
         logit_scale_max (float): Upper clamp of the log multiplier applied after each step (ln 100).
+        batch_views (bool): Run same-shaped views through the teacher, the student, the decoder and the heads as one
+            batch (``context['batch_views']``); False: one pass per view, the reference's way (benchmarks). A plain
+            attribute, switchable at run time.
         data_preprocessor (dict, optional): Data preprocessor config.
         init_cfg (dict, optional): MMEngine initialisation config.
     """
@@ -42,7 +50,7 @@ class ImageTextPretrainer(BaseModel):
                  masker: Optional[dict] = None, teacher: Optional[dict] = None, embed_dim: int = 512,
                  logit_scale_init: float = math.log(1 / 0.07),
                  logit_scale_max: float = math.log(100), data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None, batch_views: bool = True):
         # built here, not by BaseModel, so the detailclip registry resolves it without a default scope
         super().__init__(data_preprocessor=MODELS.build(data_preprocessor or dict(type='ImageTextDataPreprocessor')),
                          init_cfg=init_cfg)
@@ -53,9 +61,12 @@ class ImageTextPretrainer(BaseModel):
             self.text_projection = _projection(self.text_encoder.width, embed_dim)
             self.logit_scale = nn.Parameter(torch.tensor(float(logit_scale_init)))
             self.logit_scale_max = logit_scale_max
-        self.objectives = nn.ModuleDict({name: MODELS.build(cfg) for name, cfg in objectives.items()})
+        built = {name: MODELS.build(cfg) for name, cfg in objectives.items()}
+        self.objectives = nn.ModuleDict({name: built[name] for name in execution_order(built)})
         self.masker = MODELS.build(masker) if masker else None
         self.teacher = self._build_teacher(teacher)
+        self.batch_views = batch_views
+        self.eval_towers: List[str] = ['student']
 
     def _build_teacher(self, cfg: Optional[dict]) -> Optional[EMATeacher]:
         if cfg is None:
@@ -89,7 +100,8 @@ class ImageTextPretrainer(BaseModel):
     def loss(self, inputs: dict, data_samples: Optional[list] = None) -> Dict[str, torch.Tensor]:
         """Every objective's terms on one batch; keys starting with ``loss_`` are summed for backward."""
         context = self._context(inputs, data_samples)
-        context['teacher'] = self.teacher.encode(context['teacher_views']) if self._teacher_runs() else None
+        context['teacher'] = (self.teacher.encode(context['teacher_views'], self.batch_views)
+                              if self._teacher_runs() else None)
         context['masks'] = self.masker(context) if self.masker else [None] * len(context['views'])
         self._encode_students(context)
         if self.text_encoder is not None:
@@ -110,7 +122,7 @@ class ImageTextPretrainer(BaseModel):
         return dict(views=views, teacher_views=inputs.get('teacher_views') or views, boxes=inputs.get('boxes'),
                     data_samples=data_samples, training=self.training,
                     grid_sizes=[(v.shape[-2] // patch[0], v.shape[-1] // patch[1]) for v in views],
-                    mask_mode=getattr(self.masker, 'mode', 'remove'))
+                    mask_mode=getattr(self.masker, 'mode', 'remove'), batch_views=self.batch_views)
 
     def _teacher_runs(self) -> bool:
         """Whether an objective or the masker reads the teacher's outputs."""
@@ -118,7 +130,8 @@ class ImageTextPretrainer(BaseModel):
 
     def _encode_students(self, context: dict) -> None:
         """Student tokens (B, 1 + N_keep, D) and kept indices per view, views batched where they can be."""
-        outs = encode_views(self.image_encoder, context['views'], context['masks'], context['mask_mode'])
+        outs = encode_views(self.image_encoder, context['views'], context['masks'], context['mask_mode'],
+                            batch=context['batch_views'])
         context['image_tokens'] = [o['tokens'] for o in outs]
         context['ids_keep'] = [o['ids_keep'] for o in outs]
 
@@ -140,50 +153,87 @@ class ImageTextPretrainer(BaseModel):
             if hasattr(objective, 'set_teacher_temp'):
                 objective.set_teacher_temp(**temps)
 
-    def encode_cls(self, images: torch.Tensor) -> torch.Tensor:
+    def tower(self, path: str, tower: str = 'student') -> nn.Module:
+        """The student submodule at ``path`` (e.g. ``image_encoder``), or its EMA copy for ``tower='ema'``."""
+        if tower == 'student':
+            return self.get_submodule(path)
+        if tower not in TOWERS:
+            raise ValueError(f'unknown tower {tower!r}: use one of {TOWERS}')
+        if not self.has_ema(path):
+            raise ValueError(f'the EMA tower needs the teacher\'s copy of {path!r}, which this model does not keep: '
+                             f'list {path!r} in model.teacher.modules in the config, or evaluate tower="student"')
+        return self.teacher.twin(path)
+
+    def has_ema(self, *paths: str) -> bool:
+        """Whether the EMA teacher keeps a copy of every student submodule in ``paths``."""
+        return self.teacher is not None and all(p in self.teacher.paths for p in paths)
+
+    def request_eval_towers(self, towers: Sequence[str]) -> None:
+        """Make :meth:`predict` also encode ``towers`` (metrics call this in ``prepare``); the student always is."""
+        for tower in towers:
+            self.tower('image_encoder', tower)  # fails now, naming the config fix, if the tower does not exist
+            if tower not in self.eval_towers:
+                self.eval_towers.append(tower)
+
+    def encode_cls(self, images: torch.Tensor, tower: str = 'student') -> torch.Tensor:
         """(B, 3, H, W) -> (B, D) encoder CLS feature after the final norm (what kNN probes and exports use)."""
-        return self.image_encoder.forward_encoder(images)['tokens'][:, 0]
+        return self.tower('image_encoder', tower).forward_encoder(images)['tokens'][:, 0]
 
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+    def encode_image(self, images: torch.Tensor, tower: str = 'student') -> torch.Tensor:
         """(B, 3, H, W) -> (B, embed_dim) projected CLS embedding (not normalised)."""
-        return self.image_projection(self.encode_cls(images))
+        return self.tower('image_projection', tower)(self.encode_cls(images, tower))
 
-    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+    def encode_text(self, tokens: torch.Tensor, tower: str = 'student') -> torch.Tensor:
         """(B, L) token ids -> (B, embed_dim) projected EOT embedding (not normalised)."""
         if self.text_encoder is None:
             raise RuntimeError('this model has no text encoder (an image-only method): zero-shot and retrieval '
                                'evaluation need one')
-        return self.text_projection(self.text_encoder(tokens))
+        return self.tower('text_projection', tower)(self.tower('text_encoder', tower)(tokens))
 
     def predict(self, inputs: dict, data_samples: list) -> list:
-        """Attach to each data sample the L2-normalised encoder CLS feature ``image_feats`` (D,) (kNN probes); with
-        a text tower also ``image_embeds`` (embed_dim,) and, for samples that carry ``caption_tokens`` (n, L),
-        ``text_embeds`` (n, embed_dim)."""
-        cls = self.encode_cls(inputs['views'][0])
-        for sample, feat in zip(data_samples, F.normalize(cls, dim=-1)):
-            sample.image_feats = feat
-        if self.text_encoder is None:
-            return data_samples
-        for sample, emb in zip(data_samples, F.normalize(self.image_projection(cls), dim=-1)):
-            sample.image_embeds = emb
-        self._embed_captions([s for s in data_samples if 'caption_tokens' in s])
+        """Attach to each data sample, for every tower in ``eval_towers``, the L2-normalised encoder CLS feature
+        ``image_feats`` (D,) (kNN probes); with a text tower also ``image_embeds`` (embed_dim,) and, for samples that
+        carry ``caption_tokens`` (n, L), ``text_embeds`` (n, embed_dim). EMA fields are named ``ema_<field>``
+        (:func:`tower_field`) and hold what the teacher's copies can encode."""
+        for tower in self.eval_towers:
+            self._predict_tower(inputs['views'][0], data_samples, tower)
         return data_samples
 
-    def _embed_captions(self, samples: list) -> None:
-        """Attach ``text_embeds`` (n, embed_dim), normalised, to samples with ``caption_tokens``; one text pass."""
-        if not samples:
+    def _predict_tower(self, images: torch.Tensor, samples: list, tower: str) -> None:
+        """The fields of :meth:`predict` for one tower, from (B, 3, H, W) ``images``."""
+        cls = self.encode_cls(images, tower)
+        _attach(samples, tower_field('image_feats', tower), F.normalize(cls, dim=-1))
+        if self.text_encoder is None or (tower != 'student' and not self.has_ema('image_projection')):
             return
+        embeds = F.normalize(self.tower('image_projection', tower)(cls), dim=-1)
+        _attach(samples, tower_field('image_embeds', tower), embeds)
+        captioned = [s for s in samples if 'caption_tokens' in s]
+        if captioned and (tower == 'student' or self.has_ema('text_encoder', 'text_projection')):
+            self._embed_captions(captioned, tower)
+
+    def _embed_captions(self, samples: list, tower: str) -> None:
+        """Attach ``text_embeds`` (n, embed_dim), normalised, to samples with ``caption_tokens``; one text pass."""
         device = self.logit_scale.device
         tokens = torch.cat([s.caption_tokens for s in samples]).to(device)
-        text = F.normalize(self.encode_text(tokens), dim=-1).split([len(s.caption_tokens) for s in samples])
-        for sample, emb in zip(samples, text):
-            sample.text_embeds = emb
+        text = F.normalize(self.encode_text(tokens, tower), dim=-1).split([len(s.caption_tokens) for s in samples])
+        _attach(samples, tower_field('text_embeds', tower), text)
 
     @torch.no_grad()
     def clamp_logit_scale(self) -> None:
         """Clamp the log logit scale to [0, logit_scale_max] (called by a hook after each optimizer step)."""
         if self.text_encoder is not None:
             self.logit_scale.clamp_(0, self.logit_scale_max)
+
+
+def tower_field(name: str, tower: str) -> str:
+    """Data-sample field of ``name`` (e.g. ``image_embeds``) for ``tower``: the student's plain, ``ema_<name>``."""
+    return name if tower == 'student' else f'{tower}_{name}'
+
+
+def _attach(samples: list, field: str, values) -> None:
+    """Set ``field`` of each data sample to its row of ``values`` ((B, ...) tensor or B tensors)."""
+    for sample, value in zip(samples, values):
+        sample.set_field(value, field)
 
 
 def _projection(in_dim: int, out_dim: int) -> nn.Linear:

@@ -22,11 +22,14 @@ class EMATeacher(nn.Module):
         bn_batch_stats (bool): Keep BatchNorm layers of the twins in training mode.
         views (Sequence[int], optional): Which of the teacher views it encodes (DINO/iBOT: the global crops only);
             all when None. ``context['teacher']`` lists follow this order.
+        foreach (bool): Update with one ``torch._foreach_lerp_`` over all parameters; False: a Python loop over
+            parameters (the reference's way, kept for benchmarks). A plain attribute, switchable at run time.
     """
 
     def __init__(self, student: nn.Module, modules: Sequence[str], bn_batch_stats: bool = False,
-                 views: Optional[Sequence[int]] = None):
+                 views: Optional[Sequence[int]] = None, foreach: bool = True):
         super().__init__()
+        self.foreach = foreach
         self.views = None if views is None else list(views)
         self.paths = list(dict.fromkeys(modules))
         self.twins = nn.ModuleDict({twin_key(p): copy.deepcopy(student.get_submodule(p)) for p in self.paths})
@@ -60,13 +63,18 @@ class EMATeacher(nn.Module):
         for path in self.paths:
             teacher_params += list(self.twin(path).parameters())
             student_params += [p.detach() for p in student.get_submodule(path).parameters()]
-        torch._foreach_lerp_(teacher_params, student_params, 1.0 - momentum)
+        if self.foreach:
+            torch._foreach_lerp_(teacher_params, student_params, 1.0 - momentum)
+            return
+        for teacher_param, student_param in zip(teacher_params, student_params):
+            teacher_param.mul_(momentum).add_(student_param, alpha=1.0 - momentum)
 
     @torch.no_grad()
-    def encode(self, views: List[torch.Tensor]) -> Dict[str, list]:
-        """Teacher tokens (B, 1 + N, D) and CLS attention (B, N) for each chosen (B, 3, H, W) view, never masked."""
+    def encode(self, views: List[torch.Tensor], batch: bool = True) -> Dict[str, list]:
+        """Teacher tokens (B, 1 + N, D) and CLS attention (B, N) for each chosen (B, 3, H, W) view, never masked;
+        same-sized views share one pass unless ``batch`` is False (see :func:`encode_views`)."""
         views = views if self.views is None else [views[i] for i in self.views]
-        outs = encode_views(self.twin('image_encoder'), views, return_cls_attn=True)
+        outs = encode_views(self.twin('image_encoder'), views, return_cls_attn=True, batch=batch)
         return dict(tokens=[o['tokens'] for o in outs], cls_attn=[o['cls_attn'] for o in outs])
 
 

@@ -1,11 +1,58 @@
-"""Running several views through one encoder call."""
-from typing import Dict, List, Optional, Sequence
+"""Running several views through one module call."""
+from typing import Any, Callable, Dict, Hashable, List, Optional, Sequence
 
 import torch
 
 
+def run_batched(fn: Callable, inputs: Sequence[tuple], keys: Sequence[Hashable], batch: bool = True) -> list:
+    """``fn(*inputs[i])`` for every view i, one call per group of views that share a key.
+
+    The views of a group are concatenated along dim 0 of every tensor input (other inputs, e.g. ``None``, must be equal
+    within a group and are passed once) and the output (a tensor, None, or a tuple/list/dict of them) is split back,
+    so V same-shaped views of batch B cost one (V B)-sample call. With ``batch=False`` every view gets its own call
+    (the reference's way).
+
+    Args:
+        fn: The module call.
+        inputs: Per view, the positional arguments of ``fn``, at least one a (B, ...) tensor.
+        keys: Per view, a key that is equal only for views whose inputs can be concatenated.
+        batch: Group views by key; False: one call per view.
+
+    Returns:
+        list: Per view, ``fn``'s output for that view.
+    """
+    groups: Dict[Hashable, List[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key if batch else i, []).append(i)
+    outputs: List[Any] = [None] * len(inputs)
+    for indices in groups.values():
+        args = [_cat([inputs[i][a] for i in indices]) for a in range(len(inputs[indices[0]]))]
+        sizes = [next(x for x in inputs[i] if isinstance(x, torch.Tensor)).shape[0] for i in indices]
+        for i, out in zip(indices, _split(fn(*args), sizes)):
+            outputs[i] = out
+    return outputs
+
+
+def _cat(values: list):
+    """Concatenate tensors along dim 0; None (or any non-tensor, which must then be the same for all) passes."""
+    return torch.cat(values) if isinstance(values[0], torch.Tensor) else values[0]
+
+
+def _split(out, sizes: List[int]) -> list:
+    """Split a batched output (tensor, None, tuple/list/dict of them) along dim 0 into chunks of ``sizes``."""
+    if out is None:
+        return [None] * len(sizes)
+    if isinstance(out, torch.Tensor):
+        return list(out.split(sizes))
+    if isinstance(out, dict):
+        parts = {k: _split(v, sizes) for k, v in out.items()}
+        return [{k: p[j] for k, p in parts.items()} for j in range(len(sizes))]
+    return [type(out)(p) for p in zip(*[_split(v, sizes) for v in out])]
+
+
 def encode_views(encoder, views: Sequence[torch.Tensor], masks: Optional[Sequence[Optional[torch.Tensor]]] = None,
-                 mask_mode: str = 'remove', return_cls_attn: bool = False) -> List[Dict[str, torch.Tensor]]:
+                 mask_mode: str = 'remove', return_cls_attn: bool = False,
+                 batch: bool = True) -> List[Dict[str, torch.Tensor]]:
     """``encoder.forward_encoder`` on every view, batching views that can share a call.
 
     Views of the same size whose masks keep the same number of tokens (or are all None) are concatenated along the
@@ -17,6 +64,7 @@ def encode_views(encoder, views: Sequence[torch.Tensor], masks: Optional[Sequenc
         masks (Sequence[Tensor | None], optional): Per view, a (B, N) bool mask (True = removed/replaced) or None.
         mask_mode (str): ``'remove'`` or ``'replace'``.
         return_cls_attn (bool): Also return the CLS attention score (B, N_keep).
+        batch (bool): Batch views that can share a call; False: one pass per view (the reference's way).
 
     Returns:
         list[dict]: Per view, ``forward_encoder``'s outputs (``tokens`` (B, 1 + N_keep, D), ``ids_keep``, ``cls_attn``).
@@ -24,17 +72,13 @@ def encode_views(encoder, views: Sequence[torch.Tensor], masks: Optional[Sequenc
     if mask_mode not in ('remove', 'replace'):
         raise ValueError(f'unknown mask_mode {mask_mode!r}: use "remove" or "replace"')
     masks = list(masks) if masks is not None else [None] * len(views)
-    groups: Dict[tuple, List[int]] = {}
-    for i, (view, mask) in enumerate(zip(views, masks)):
+    keys = []
+    for view, mask in zip(views, masks):
         kept = None if mask is None else int(mask.shape[1] - mask[0].sum()) if mask_mode == 'remove' else -1
-        groups.setdefault((tuple(view.shape[1:]), mask is None, kept), []).append(i)
-    outputs = [None] * len(views)
-    for indices in groups.values():
-        x = torch.cat([views[i] for i in indices])
-        mask = None if masks[indices[0]] is None else torch.cat([masks[i] for i in indices])
+        keys.append((tuple(view.shape[1:]), mask is None, kept))
+
+    def encode(x: torch.Tensor, mask: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
         kwargs = {f'{mask_mode}_mask': mask} if mask is not None else {}
-        out = encoder.forward_encoder(x, return_cls_attn=return_cls_attn, **kwargs)
-        chunks = {k: (v.chunk(len(indices)) if v is not None else [None] * len(indices)) for k, v in out.items()}
-        for j, i in enumerate(indices):
-            outputs[i] = {k: c[j] for k, c in chunks.items()}
-    return outputs
+        return encoder.forward_encoder(x, return_cls_attn=return_cls_attn, **kwargs)
+
+    return run_batched(encode, list(zip(views, masks)), keys, batch)

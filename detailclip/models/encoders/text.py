@@ -12,6 +12,7 @@ import torch.utils.checkpoint
 from torch import nn
 
 from detailclip.registry import MODELS
+from .vit import autocast_input, recompute_in_backward
 
 
 class LayerNormFp32(nn.LayerNorm):
@@ -69,11 +70,16 @@ class CausalSelfAttention(nn.Module):
 class ResidualAttentionBlock(nn.Module):
     """Pre-LN block: ``x += attn(ln_1(x)); x += mlp(ln_2(x))`` with a QuickGELU MLP.
 
+    With ``recompute_norm_act`` (a plain attribute, on by default) the LayerNorm and QuickGELU outputs are recomputed
+    in backward instead of stored (:func:`~detailclip.models.encoders.vit.recompute_in_backward`); same gradients.
+
     Args:
         width: Token width W.
         heads: Attention heads.
         mlp_ratio: MLP hidden width over W.
     """
+
+    recompute_norm_act = True
 
     def __init__(self, width: int, heads: int, mlp_ratio: float = 4.) -> None:
         super().__init__()
@@ -86,8 +92,16 @@ class ResidualAttentionBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Tokens ``(B, L, W)`` -> ``(B, L, W)``."""
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
+        recompute = self.recompute_norm_act and torch.is_grad_enabled() and not torch.compiler.is_compiling()
+        h = autocast_input(self.ln_1(x))
+        with recompute_in_backward(h, lambda x=x: autocast_input(self.ln_1(x)), recompute):
+            x = x + self.attn(h)
+        h = autocast_input(self.ln_2(x))
+        with recompute_in_backward(h, lambda: autocast_input(self.ln_2(x)), recompute):
+            hidden = self.mlp.c_fc(h)
+        act = self.mlp.gelu(hidden)
+        with recompute_in_backward(act, lambda: self.mlp.gelu(hidden), recompute):
+            return x + self.mlp.c_proj(act)
 
 
 class Transformer(nn.Module):

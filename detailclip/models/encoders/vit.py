@@ -10,14 +10,20 @@ method surface stay unchanged and timm checkpoints load strictly. The only addit
 ``block_fn``/``attn_layer`` constructor hooks: an attention layer that can also return the CLS query row of
 the attention probabilities, computed separately from the fused ``scaled_dot_product_attention`` call so
 that the full ``(B, heads, T, T)`` matrix is never materialised.
+
+Two switches reproduce the DetailCLIP reference's straightforward way for benchmarks and parity checks (same
+results): ``attn_impl='manual'`` materialises softmax(q k^T) in every block (timm's ``fused_attn=False`` path, the
+reference's timm 0.5.4 attention), and ``cls_attn_impl='stack'`` stacks every block's full attention matrix
+``(L, B, heads, T, T)`` and averages it, as the reference does (methods.md Q-D4).
 """
+from contextlib import contextmanager
 from functools import partial
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint
-from timm.layers import resample_abs_pos_embed, to_2tuple
+from timm.layers import Mlp, maybe_add_mask, resample_abs_pos_embed, resolve_self_attn_mask, to_2tuple
 from timm.models.vision_transformer import Attention, Block
 from timm.models.vision_transformer import VisionTransformer as TimmVisionTransformer
 from torch import nn
@@ -25,17 +31,34 @@ from torch import nn
 from detailclip.registry import MODELS
 
 Size2 = Union[int, Sequence[int]]
+ATTN_IMPLS = ('sdpa', 'manual')
+CLS_ATTN_IMPLS = ('row', 'stack')
+
+
+def set_attn_impl(module: nn.Module, attn_impl: str) -> None:
+    """Run every timm ``Attention`` in ``module`` (encoders, their EMA copies, decoder blocks) through fused
+    ``scaled_dot_product_attention`` (``'sdpa'``) or the materialised softmax(q k^T) (``'manual'``), by timm's own
+    ``fused_attn`` flag. Both give the same outputs; ``'manual'`` is the reference's way (benchmarks, parity checks).
+    """
+    if attn_impl not in ATTN_IMPLS:
+        raise ValueError(f'unknown attn_impl {attn_impl!r}: use one of {ATTN_IMPLS}')
+    for m in module.modules():
+        if isinstance(m, Attention):
+            m.fused_attn = attn_impl == 'sdpa'
 
 
 class CLSAttention(Attention):
     """timm ``Attention`` that can also return the CLS query's attention probabilities.
 
-    The attention output always comes from ``F.scaled_dot_product_attention``; the CLS row is a separate
-    ``(B, heads, 1, T)`` product, so the cost of the score is O(T) per head instead of O(T^2).
+    With timm's ``fused_attn`` flag on (``attn_impl='sdpa'``, the default) the output comes from
+    ``F.scaled_dot_product_attention`` and the CLS row is a separate ``(B, heads, 1, T)`` product, so the score costs
+    O(T) per head instead of O(T^2). With it off (``'manual'``) softmax(q k^T) ``(B, heads, T, T)`` is materialised,
+    as timm's unfused path does, and the CLS row is read from it.
     """
 
     def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False,
-                return_cls_attn: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+                return_cls_attn: bool = False,
+                return_attn: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """Multi-head self-attention.
 
         Args:
@@ -43,24 +66,50 @@ class CLSAttention(Attention):
             attn_mask: Optional mask broadcastable to ``(B, heads, T, T)``; not supported with ``return_cls_attn``.
             is_causal: Causal attention (timm signature); not supported with ``return_cls_attn``.
             return_cls_attn: Also return the CLS row of the post-softmax attention.
+            return_attn: Also return the full post-softmax attention instead (the reference's CLS score).
 
         Returns:
             Output tokens ``(B, T, C)``, and with ``return_cls_attn`` also the probabilities ``(B, heads, T)``
-            from the CLS query to every key (CLS key included, so each row sums to 1).
+            from the CLS query to every key (CLS key included, so each row sums to 1), with ``return_attn`` the
+            probabilities ``(B, heads, T, T)``; both in fp32.
         """
         B, T, _ = x.shape
+        if (return_cls_attn or return_attn) and (attn_mask is not None or is_causal):
+            raise NotImplementedError('return_cls_attn and return_attn do not support attn_mask or is_causal')
         gate = self.gate(x).sigmoid() if getattr(self, 'gate', None) is not None else None
         qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         q, k = self.q_norm(q), self.k_norm(k)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop.p if self.training else 0., is_causal=is_causal)
+        if self.fused_attn:
+            out, attn = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop.p if self.training else 0.,
+                is_causal=is_causal), None
+        else:
+            out, attn = self._manual_attention(q, k, v, attn_mask, is_causal)
         out = self._project(out.transpose(1, 2).reshape(B, T, -1), gate)
-        if not return_cls_attn:
-            return out
-        if attn_mask is not None or is_causal:
-            raise NotImplementedError('return_cls_attn does not support attn_mask or is_causal')
-        return out, self._cls_attention(q, k)
+        if return_attn:
+            return out, self._attention_probs(q, k) if attn is None else attn.float()
+        if return_cls_attn:
+            return out, self._cls_attention(q, k) if attn is None else attn[:, :, 0].float()
+        return out
+
+    def _manual_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: Optional[torch.Tensor],
+                          is_causal: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+        """timm's unfused path: ``(attn @ v, attn)`` with attn = softmax(q k^T / sqrt(hd)) ``(B, heads, T, T)``.
+
+        Args:
+            q: Queries ``(B, heads, T, hd)``.
+            k: Keys ``(B, heads, T, hd)``.
+            v: Values ``(B, heads, T, hd)``.
+            attn_mask: Optional mask (timm signature).
+            is_causal: Causal attention.
+
+        Returns:
+            Outputs ``(B, heads, T, hd)`` and the post-softmax probabilities, in the compute dtype.
+        """
+        attn = (q * self.scale) @ k.transpose(-2, -1)
+        attn = maybe_add_mask(attn, resolve_self_attn_mask(q.shape[2], attn, attn_mask, is_causal)).softmax(dim=-1)
+        return self.attn_drop(attn) @ v, attn
 
     def _project(self, x: torch.Tensor, gate: Optional[torch.Tensor]) -> torch.Tensor:
         """Apply timm's post-attention norm, optional gate and output projection to ``(B, T, heads*hd)``."""
@@ -83,12 +132,59 @@ class CLSAttention(Attention):
             logits = (q[:, :, :1].float() * self.scale) @ k.float().transpose(-2, -1)
             return logits.softmax(dim=-1).squeeze(2)
 
+    def _attention_probs(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """Full softmax(q k^T / sqrt(hd)) ``(B, heads, T, T)`` in fp32, beside the fused output."""
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            return ((q.float() * self.scale) @ k.float().transpose(-2, -1)).softmax(dim=-1)
+
+
+@contextmanager
+def recompute_in_backward(tensor: torch.Tensor, recompute: Callable[[], torch.Tensor], enabled: bool = True):
+    """Inside, autograd keeps a recipe instead of ``tensor`` (or a view of it) for backward: ``recompute()`` rebuilds
+    it then, under the autocast state of this forward. For cheap elementwise outputs (LayerNorm, GELU) whose inputs
+    autograd keeps anyway; the values are identical, no matmul is recomputed.
+
+    Args:
+        tensor: The output whose storage is not to be kept, e.g. ``(B, T, C)``.
+        recompute: Rebuilds ``tensor`` (same values, dtype and layout) from tensors autograd keeps anyway.
+        enabled: False: a no-op context.
+    """
+    if not enabled:
+        yield
+        return
+    device, dtype, ptr = tensor.device.type, tensor.dtype, tensor.untyped_storage().data_ptr()
+    autocast = (torch.is_autocast_enabled(device), torch.get_autocast_dtype(device))
+
+    def pack(saved: torch.Tensor):
+        if saved.untyped_storage().data_ptr() != ptr or saved.dtype != dtype:
+            return saved
+        return saved.shape, saved.stride(), saved.storage_offset()
+
+    def unpack(packed):
+        if isinstance(packed, torch.Tensor):
+            return packed
+        with torch.autocast(device, dtype=autocast[1], enabled=autocast[0]):
+            return recompute().as_strided(*packed)
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
+        yield
+
 
 class CLSAttentionBlock(Block):
-    """timm pre-LN ``Block`` whose forward can pass through the CLS attention of ``CLSAttention``."""
+    """timm pre-LN ``Block`` whose forward can pass through the CLS attention of ``CLSAttention``.
+
+    With ``recompute_norm_act`` (a plain attribute, on unless the encoder or a caller switches it off) the outputs of
+    both LayerNorms and of the MLP activation are not stored for backward but recomputed from their inputs
+    (:func:`recompute_in_backward`): 10 instead of 16 floats per token and channel stay alive per block, for three
+    elementwise passes in backward. Under autocast each LayerNorm output is cast to the autocast dtype here, as the
+    next linear layer would.
+    """
+
+    recompute_norm_act = True
 
     def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False,
-                return_cls_attn: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+                return_cls_attn: bool = False,
+                return_attn: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """Run the block.
 
         Args:
@@ -96,16 +192,40 @@ class CLSAttentionBlock(Block):
             attn_mask: Optional attention mask (timm signature).
             is_causal: Causal attention (timm signature).
             return_cls_attn: Also return the CLS attention ``(B, heads, T)`` of this block.
+            return_attn: Also return the full attention ``(B, heads, T, T)`` instead.
 
         Returns:
-            Tokens ``(B, T, C)``, plus the CLS attention ``(B, heads, T)`` when asked.
+            Tokens ``(B, T, C)``, plus the CLS or full attention when asked.
         """
-        if not return_cls_attn:
-            return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
-        y, cls_attn = self.attn(self.norm1(x), attn_mask=attn_mask, is_causal=is_causal, return_cls_attn=True)
+        recompute = self.recompute_norm_act and torch.is_grad_enabled() and not torch.compiler.is_compiling()
+        h = autocast_input(self.norm1(x))
+        with recompute_in_backward(h, lambda x=x: autocast_input(self.norm1(x)), recompute):
+            out = self.attn(h, attn_mask=attn_mask, is_causal=is_causal, return_cls_attn=return_cls_attn,
+                            return_attn=return_attn)
+        y, attn = out if isinstance(out, tuple) else (out, None)
         x = x + self.drop_path1(self.ls1(y))
-        x = x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
-        return x, cls_attn
+        x = x + self.drop_path2(self.ls2(self._mlp(x, recompute)))
+        return x if attn is None else (x, attn)
+
+    def _mlp(self, x: torch.Tensor, recompute: bool) -> torch.Tensor:
+        """timm's ``Mlp`` on ``norm2(x)`` ``(B, T, C)``, its LayerNorm and activation outputs recomputed in backward
+        when asked (the activation only when no dropout or norm sits between it and ``fc2``)."""
+        mlp = self.mlp
+        if type(mlp) is not Mlp:
+            return mlp(self.norm2(x))
+        h = autocast_input(self.norm2(x))
+        with recompute_in_backward(h, lambda: autocast_input(self.norm2(x)), recompute):
+            hidden = mlp.fc1(h)
+        act = mlp.act(hidden)
+        plain = isinstance(mlp.norm, nn.Identity) and mlp.drop1.p == 0
+        with recompute_in_backward(act, lambda: mlp.act(hidden), recompute and plain):
+            return mlp.drop2(mlp.fc2(mlp.norm(mlp.drop1(act))))
+
+
+def autocast_input(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in the autocast dtype when autocast is on for its device (what the next linear layer would make)."""
+    device = x.device.type
+    return x.to(torch.get_autocast_dtype(device)) if torch.is_autocast_enabled(device) else x
 
 
 def check_divisible(img_size: Size2, patch_size: Size2) -> None:
@@ -192,20 +312,37 @@ class VisionTransformer(TimmVisionTransformer):
             convolutions down to the same grid (see :func:`conv_stem`); only timm checkpoints of the patch stem load.
         use_mask_token: Create the learned ``mask_token`` ``(1, 1, D)`` needed by ``replace_mask``.
         num_classes: Classifier classes; 0 makes ``forward`` return pooled features ``(B, D)``.
-        **kwargs: Passed to timm's ``VisionTransformer``.
+        attn_impl: ``'sdpa'`` (fused attention) or ``'manual'`` (materialised softmax(q k^T), the reference's way);
+            see :func:`set_attn_impl`.
+        cls_attn_impl: CLS score from a running sum of each block's CLS row (``'row'``) or, as the reference, from
+            every block's full attention stacked to ``(L, B, heads, T, T)`` and averaged (``'stack'``); same values.
+            A plain attribute, switchable at run time like ``attn_impl``.
+        recompute_norm_act: Recompute the LayerNorm and MLP activation outputs of every block in backward instead of
+            storing them (see :class:`CLSAttentionBlock`): same gradients, about 3/8 less activation memory. Each
+            block's ``recompute_norm_act`` attribute switches it at run time.
+        norm_eps: Epsilon of every LayerNorm (1e-6 as timm's ViT; OpenAI's CLIP ViT uses 1e-5).
+        **kwargs: Passed to timm's ``VisionTransformer``, e.g. ``pre_norm=True`` (a LayerNorm before the blocks) and
+            ``act_layer='quick_gelu'`` for OpenAI's CLIP ViT.
     """
 
     def __init__(self, img_size: Size2 = 224, patch_size: Size2 = 16, embed_dim: int = 768, depth: int = 12,
                  num_heads: int = 12, mlp_ratio: float = 4., qkv_bias: bool = True, drop_path_rate: float = 0.,
                  freeze_patch_embed: bool = False, use_mask_token: bool = False, num_classes: int = 0,
-                 stem: str = 'patch', **kwargs) -> None:
+                 stem: str = 'patch', attn_impl: str = 'sdpa', cls_attn_impl: str = 'row',
+                 recompute_norm_act: bool = True, norm_eps: float = 1e-6, **kwargs) -> None:
         check_divisible(img_size, patch_size)
-        kwargs.setdefault('norm_layer', partial(nn.LayerNorm, eps=1e-6))
+        if cls_attn_impl not in CLS_ATTN_IMPLS:
+            raise ValueError(f'unknown cls_attn_impl {cls_attn_impl!r}: use one of {CLS_ATTN_IMPLS}')
+        kwargs.setdefault('norm_layer', partial(nn.LayerNorm, eps=norm_eps))
         super().__init__(
             img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depth=depth, num_heads=num_heads,
             mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path_rate=drop_path_rate, num_classes=num_classes,
             block_fn=CLSAttentionBlock, attn_layer=CLSAttention, **kwargs)
         self._check_token_layout()
+        set_attn_impl(self, attn_impl)
+        self.cls_attn_impl = cls_attn_impl
+        for blk in self.blocks:
+            blk.recompute_norm_act = recompute_norm_act
         # forward_encoder also takes other sizes (multi-crop local views): pos_embed is resampled to their grid
         self.patch_embed.strict_img_size = False
         if stem not in ('patch', 'conv'):
@@ -320,6 +457,8 @@ class VisionTransformer(TimmVisionTransformer):
         Returns:
             Tokens ``(B, T, D)`` and the CLS->patch score ``(B, T - 1)`` or None.
         """
+        if return_cls_attn and self.cls_attn_impl == 'stack':
+            return self._run_blocks_stacked(x)
         total = None
         for blk in self.blocks:
             out = self._run_block(blk, x, return_cls_attn)
@@ -332,8 +471,18 @@ class VisionTransformer(TimmVisionTransformer):
             return x, None
         return x, total.mean(dim=1)[:, 1:] / len(self.blocks)
 
-    def _run_block(self, blk: nn.Module, x: torch.Tensor, return_cls_attn: bool):
+    def _run_blocks_stacked(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The reference's CLS score: every block's full attention stacked to ``(L, B, heads, T, T)``, averaged over
+        blocks, CLS row, mean over heads. Returns tokens ``(B, T, D)`` and the score ``(B, T - 1)``."""
+        attns = []
+        for blk in self.blocks:
+            x, attn = self._run_block(blk, x, return_attn=True)
+            attns.append(attn)
+        return x, torch.stack(attns).mean(dim=0)[:, :, 0, 1:].mean(dim=1)
+
+    def _run_block(self, blk: nn.Module, x: torch.Tensor, return_cls_attn: bool = False, return_attn: bool = False):
         """One block, through ``torch.utils.checkpoint`` when timm's grad checkpointing is on."""
         if self.grad_checkpointing and not torch.jit.is_scripting():
-            return torch.utils.checkpoint.checkpoint(blk, x, None, False, return_cls_attn, use_reentrant=False)
-        return blk(x, return_cls_attn=return_cls_attn)
+            return torch.utils.checkpoint.checkpoint(blk, x, None, False, return_cls_attn, return_attn,
+                                                     use_reentrant=False)
+        return blk(x, return_cls_attn=return_cls_attn, return_attn=return_attn)

@@ -4,10 +4,10 @@ from typing import Optional, Sequence, Union
 
 import torch
 from timm.layers import to_2tuple
-from timm.models.vision_transformer import Block
 from torch import nn
 
 from detailclip.registry import MODELS
+from ..encoders.vit import CLSAttention, CLSAttentionBlock
 from ..ops import sincos_pos_embed_2d
 
 
@@ -49,7 +49,8 @@ class MAEDecoder(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
         norm_layer = partial(nn.LayerNorm, eps=1e-6)
         self.decoder_blocks = nn.ModuleList(
-            [Block(width, num_heads, mlp_ratio, qkv_bias=True, norm_layer=norm_layer) for _ in range(depth)])
+            [CLSAttentionBlock(width, num_heads, mlp_ratio, qkv_bias=True, norm_layer=norm_layer,
+                               attn_layer=CLSAttention) for _ in range(depth)])  # timm blocks (see CLSAttentionBlock)
         self.decoder_norm = norm_layer(width)
         self.grid_size = None if grid_size is None else tuple(to_2tuple(grid_size))
         # Fixed, not trained and not checkpointed: a function of the grid only.

@@ -44,21 +44,53 @@ def cross_view_ce(teacher_probs: Tensor, student_log_probs: Tensor) -> Tensor:
     return ce[different].mean()
 
 
-def masked_patch_ce(teacher_probs: Tensor, student_log_probs: Tensor, masks: Tensor) -> Tensor:
-    """Mean over pairs and samples of sum_n M_n H(P_n, Q_n) / max(1, sum_n M_n), given the masked tokens only.
+def masked_patch_mean(ce: Tensor, masks: Tensor) -> Tensor:
+    """Mean over pairs and samples of sum_n M_n ce_n / max(1, sum_n M_n), given the masked positions' terms only.
 
     Args:
-        teacher_probs (Tensor): (M, K2) teacher distributions at the M masked positions, in ``masks`` order.
-        student_log_probs (Tensor): (M, K2) student log-probabilities at the same positions.
+        ce (Tensor): (M,) per-position cross-entropies at the M masked positions, in ``masks`` order (``x[masks]``).
         masks (Tensor): (P, B, N) bool, True = masked (predicted).
 
     Returns:
         Tensor: () the loss (0 when nothing is masked).
     """
-    ce = -(teacher_probs * student_log_probs).sum(-1)  # (M,)
     counts = masks.sum(-1, keepdim=True).clamp(min=1).to(ce.dtype)  # (P, B, 1)
     weights = counts.reciprocal().expand(masks.shape)[masks]  # (M,)
     return (ce * weights).sum() / (masks.shape[0] * masks.shape[1])
+
+
+class SoftTargetCrossEntropy(torch.autograd.Function):
+    """Row-wise H(softmax((T - c) / tau_t), softmax(S / tau_s)) that keeps one (M, K) tensor for backward.
+
+    Autograd through softmax, log_softmax and the product would keep the teacher probabilities and the student
+    log-probabilities (two (M, K) fp32 tensors) and make more in backward. Here the rows are processed in chunks (the
+    teacher softmax never exists in full) and only dH/dS = (softmax(S / tau_s) * sum_k P_k - P) / tau_s is kept, in
+    the dtype of S.
+    """
+
+    @staticmethod
+    def forward(ctx, student: Tensor, teacher: Tensor, center: Tensor, teacher_temp: float,
+                student_temp: float) -> Tensor:
+        """(M, K) student logits S, (M, K) teacher logits T, (K,) centre c -> (M,) cross-entropies in fp32 (or
+        wider, for float64 inputs)."""
+        dtype = torch.promote_types(student.dtype, torch.float32)  # half logits: fp32 softmaxes, as autocast does
+        ce = student.new_empty(student.shape[0], dtype=dtype)
+        grad = torch.empty_like(student) if ctx.needs_input_grad[0] else None
+        chunk = max(1, 2 ** 22 // student.shape[-1])  # rows per chunk: ~16 MB of fp32 temporaries each
+        for start in range(0, student.shape[0], chunk):
+            rows = slice(start, start + chunk)
+            probs = F.softmax((teacher[rows].to(dtype) - center) / teacher_temp, dim=-1)
+            log_q = F.log_softmax(student[rows].to(dtype) / student_temp, dim=-1)
+            ce[rows] = -(probs * log_q).sum(-1)
+            if grad is not None:
+                grad[rows] = log_q.exp_().mul_(probs.sum(-1, keepdim=True)).sub_(probs).div_(student_temp)
+        ctx.save_for_backward(grad)
+        return ce
+
+    @staticmethod
+    def backward(ctx, grad_ce: Tensor):
+        grad, = ctx.saved_tensors
+        return (grad * grad_ce[:, None]).to(grad.dtype), None, None, None, None
 
 
 @torch.no_grad()
@@ -128,8 +160,11 @@ class IBOTLoss(nn.Module):
     L_cls is :class:`DINOLoss`'s cross-view term with centre c (1, K) and tau_t; L_patch compares each student view
     with its own teacher view at the masked positions: mean over pairs p and samples b of
     sum_n M H(softmax((T_patch - c2)/tau_t2), softmax(S_patch/tau_s)) / max(1, sum_n M), with centre c2 (1, 1, K2).
-    Only masked positions enter the softmaxes. After the loss, c and c2 move towards the global batch means of T_cls
-    and of the patch-mean of T_patch. With a single view pair there is no cross-view pair and L_cls = 0.
+    Given the student logits of the masked positions only, only those enter the softmaxes, through
+    :class:`SoftTargetCrossEntropy`; given every position's (the reference's way, kept for benchmarks), the softmaxes
+    cover all positions and the mask weights the sum. After the loss, c and c2 move towards the global batch means of
+    T_cls and of the patch-mean of T_patch (all positions). With a single view pair there is no cross-view pair and
+    L_cls = 0.
 
     Args:
         out_dim (int): K.
@@ -161,7 +196,8 @@ class IBOTLoss(nn.Module):
 
         Args:
             student_cls (Tensor): (V, B, K) student CLS logits, teacher-paired views first.
-            student_patch (Tensor, optional): (P, B, N, K2) student patch logits; None: no patch term.
+            student_patch (Tensor, optional): (M, K2) student logits of the M masked positions, in ``masks`` order
+                (``x[masks]``), or (P, B, N, K2) of every position; None: no patch term.
             teacher_cls (Tensor): (V_t, B, K) teacher CLS logits.
             teacher_patch (Tensor, optional): (P, B, N, K2) teacher patch logits of the same P views.
             masks (Tensor, optional): (P, B, N) bool, True = masked: where the patch term is taken.
@@ -184,14 +220,35 @@ class IBOTLoss(nn.Module):
         return cross_view_ce(_teacher_probs(teacher_cls, self.center, self.teacher_temp), log_q)
 
     def _patch_loss(self, student_patch: Tensor, teacher_patch: Tensor, masks: Tensor) -> Tensor:
-        if teacher_patch is None or masks is None or student_patch.shape != teacher_patch.shape or \
-                masks.shape != student_patch.shape[:-1] or masks.dtype != torch.bool:
-            raise ValueError(f'patch term: need student and teacher logits (P, B, N, K2) and bool masks (P, B, N), '
-                             f'got {_shape(student_patch)}, {_shape(teacher_patch)} and {_shape(masks)}')
-        # Only masked positions: the (M, K2) softmaxes are all the loss keeps for backward.
-        probs = _teacher_probs(teacher_patch[masks], self.center2[0], self.teacher_temp2)
-        log_q = F.log_softmax(student_patch[masks] / self.student_temp, dim=-1)
-        return masked_patch_ce(probs, log_q, masks)
+        if not _patch_inputs_fit(student_patch, teacher_patch, masks):
+            raise ValueError(f'patch term: need student logits (M, K2) or (P, B, N, K2), teacher logits (P, B, N, K2) '
+                             f'and bool masks (P, B, N), got {_shape(student_patch)}, {_shape(teacher_patch)} and '
+                             f'{_shape(masks)}')
+        if student_patch.dim() == 4:
+            return self._patch_loss_all_positions(student_patch, teacher_patch, masks)
+        teacher_masked = teacher_patch[masks]  # (M, K2)
+        if teacher_masked.shape[0] != student_patch.shape[0]:
+            raise ValueError(f'patch term: {student_patch.shape[0]} student rows for {teacher_masked.shape[0]} masked '
+                             f'positions: pass the student logits at the masked positions, x[masks]')
+        ce = SoftTargetCrossEntropy.apply(student_patch, teacher_masked, self.center2.view(-1), self.teacher_temp2,
+                                          self.student_temp)
+        return masked_patch_mean(ce, masks)
+
+    def _patch_loss_all_positions(self, student_patch: Tensor, teacher_patch: Tensor, masks: Tensor) -> Tensor:
+        """The reference's computation: (P, B, N, K2) softmaxes at every position, then the masked mean."""
+        probs = _teacher_probs(teacher_patch, self.center2, self.teacher_temp2)
+        ce = -(probs * F.log_softmax(student_patch / self.student_temp, dim=-1)).sum(-1)  # (P, B, N)
+        weights = masks.to(ce.dtype)
+        return ((ce * weights).sum(-1) / weights.sum(-1).clamp(min=1)).mean()
+
+
+def _patch_inputs_fit(student_patch: Tensor, teacher_patch: Optional[Tensor], masks: Optional[Tensor]) -> bool:
+    """Teacher (P, B, N, K2), bool masks (P, B, N), student (M, K2) or the teacher's shape."""
+    if teacher_patch is None or masks is None or masks.dtype != torch.bool or masks.shape != teacher_patch.shape[:-1]:
+        return False
+    if student_patch.dim() == 4:
+        return student_patch.shape == teacher_patch.shape
+    return student_patch.dim() == 2 and student_patch.shape[-1] == teacher_patch.shape[-1]
 
 
 def _shape(x: Optional[Tensor]) -> Optional[tuple]:

@@ -1,5 +1,5 @@
 """Self-distillation objectives: iBOT's CLS + masked-patch terms (also DetailCLIP's) and DINO's CLS term."""
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -10,17 +10,12 @@ from ..losses.ibot_loss import DINOLoss, IBOTLoss
 from .base import Objective, select
 
 
-def _cls_tokens(tokens: Sequence[Tensor]) -> Tensor:
-    """(V, B, D) CLS tokens of V views' (B, 1 + N_v, D) tokens; views may differ in size (multi-crop)."""
-    return torch.stack([t[:, 0] for t in tokens])
-
-
-def _logits(head: nn.Module, tokens: Sequence[Tensor],
-            patch_tokens: Sequence[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
-    """(V, B, K) CLS logits of the views' ``tokens`` and (P, B, N, K2) logits of the P (B, N, D) ``patch_tokens``
-    (None when P = 0); one head call each."""
-    patch_logits = head(torch.stack(list(patch_tokens)), patch=True) if patch_tokens else None
-    return head(_cls_tokens(tokens)), patch_logits
+def _apply(head: nn.Module, xs: Sequence[Tensor], batch: bool, patch: bool = False, join=torch.stack) -> Tensor:
+    """``head`` on every (..., D) tensor of ``xs``, outputs joined by ``join`` (stack or cat): one call on the joined
+    inputs, or with ``batch=False`` one call per tensor (the reference's way)."""
+    if batch:
+        return head(join(list(xs)), patch=patch)
+    return join([head(x, patch=patch) for x in xs])
 
 
 @MODELS.register_module()
@@ -32,7 +27,9 @@ class IBOTObjective(Objective):
     paired view that has a mask; the teacher's EMA head (``ema['head']``) runs on the paired teacher views without
     grad. :class:`IBOTLoss` then takes the cross-view CLS term and the same-view masked patch term. Patch tokens come
     from the encoder (iBOT: mask-token replacement keeps all N patches in order) or from the MAE decoder output that
-    an earlier objective published as ``context['decoded']`` (DetailCLIP: token removal).
+    an earlier objective published as ``context['decoded']`` (DetailCLIP: token removal). The student head runs only
+    on the masked patch tokens, the only ones the loss reads (the teacher head runs on all of them: its centre is the
+    mean over every patch).
 
     Args:
         head (dict): :class:`IBOTHead` config (``type`` may be omitted); ``in_dim`` is the encoder width.
@@ -43,6 +40,10 @@ class IBOTObjective(Objective):
         patch_source (str): ``'encoder'`` or ``'decoder'``.
         views (Sequence[int], optional): Student views, teacher-paired ones first (all when None).
         teacher_views (Sequence[int], optional): Teacher views (all when None).
+        patch_positions (str): Student patch logits at the ``'masked'`` positions only, or at ``'all'`` of them with
+            the loss's softmaxes over every position (the reference's way, kept for benchmarks); the same loss. A
+            BatchNorm head needs ``'all'`` (its statistics span the tokens it sees). A plain attribute, switchable
+            at run time.
     """
 
     needs_teacher = True
@@ -50,15 +51,23 @@ class IBOTObjective(Objective):
 
     def __init__(self, head: dict, loss: Optional[dict] = None, cls_weight: float = 1.0,
                  patch_weight: float = 1.0, patch_source: str = 'encoder', views: Optional[Sequence[int]] = None,
-                 teacher_views: Optional[Sequence[int]] = None):
+                 teacher_views: Optional[Sequence[int]] = None, patch_positions: str = 'masked'):
         super().__init__()
         if patch_source not in ('encoder', 'decoder'):
             raise ValueError(f'unknown patch_source {patch_source!r}: use "encoder" or "decoder"')
+        if patch_positions not in ('masked', 'all'):
+            raise ValueError(f'unknown patch_positions {patch_positions!r}: use "masked" or "all"')
         self.head = MODELS.build({'type': IBOTHead, **head})
+        has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.head.modules())
+        if patch_positions == 'masked' and has_bn:
+            raise ValueError('patch_positions="masked" would change the batch statistics of a BatchNorm head: '
+                             'set patch_positions="all"')
+        self.patch_positions = patch_positions
         self.loss = MODELS.build({'type': IBOTLoss, 'out_dim': self.head.out_dim,
                                   'patch_out_dim': self.head.patch_out_dim, **(loss or {})})
         self.cls_weight, self.patch_weight = cls_weight, patch_weight
         self.patch_source = patch_source
+        self.requires = ('decoded', ) if patch_source == 'decoder' else ()
         self.views = None if views is None else list(views)
         self.teacher_views = None if teacher_views is None else list(teacher_views)
 
@@ -72,15 +81,25 @@ class IBOTObjective(Objective):
         if len(teacher) > len(student):
             raise ValueError(f'IBOTObjective: {len(teacher)} teacher views but only {len(student)} student views')
         pairs = [i for i in range(len(teacher)) if context['masks'][student[i]] is not None]
-        teacher_tokens = context['teacher']['tokens']
-        student_cls, student_patch = _logits(self.head, select(context['image_tokens'], student),
-                                             [self._patch_tokens(context, student[i]) for i in pairs])
+        teacher_tokens, batch = context['teacher']['tokens'], context.get('batch_views', True)
+        student_cls = _apply(self.head, [t[:, 0] for t in select(context['image_tokens'], student)], batch)
+        student_patch = self._student_patch_logits(context, [student[i] for i in pairs], batch) if pairs else None
         with torch.no_grad():
-            teacher_cls, teacher_patch = _logits(ema['head'], select(teacher_tokens, teacher),
-                                                 [teacher_tokens[teacher[i]][:, 1:] for i in pairs])
+            teacher_cls = _apply(ema['head'], [t[:, 0] for t in select(teacher_tokens, teacher)], batch)
+            teacher_patch = _apply(ema['head'], [teacher_tokens[teacher[i]][:, 1:] for i in pairs], batch,
+                                   patch=True) if pairs else None  # (P, B, N, K2): the centre needs every patch
         masks = torch.stack([context['masks'][student[i]] for i in pairs]) if pairs else None  # (P, B, N)
         loss_cls, loss_patch = self.loss(student_cls, student_patch, teacher_cls, teacher_patch, masks)
         return dict(loss_ibot_cls=self.cls_weight * loss_cls, loss_ibot_patch=self.patch_weight * loss_patch)
+
+    def _student_patch_logits(self, context: dict, views: Sequence[int], batch: bool) -> Tensor:
+        """Student patch logits of the masked ``views``: (M, K2) at the masked positions in ``masks`` order, or
+        (P, B, N, K2) at every position (``patch_positions='all'``)."""
+        tokens = [self._patch_tokens(context, v) for v in views]
+        if self.patch_positions == 'all':
+            return _apply(self.head, tokens, batch, patch=True)
+        masked = [t[context['masks'][v]] for t, v in zip(tokens, views)]  # (M_p, D) each
+        return _apply(self.head, masked, batch, patch=True, join=torch.cat)
 
     def _patch_tokens(self, context: dict, view: int) -> Tensor:
         """(B, N, D) student tokens at every patch position of ``view``, from the encoder or the decoder."""
@@ -134,7 +153,9 @@ class DINOObjective(Objective):
         tokens = context['image_tokens']
         # DINOLoss pairs teacher view q with student view q: the global crops go first.
         order = self.global_views + [v for v in range(len(tokens)) if v not in self.global_views]
-        student_cls = self.head(_cls_tokens(select(tokens, order)))  # (V, B, K)
+        batch = context.get('batch_views', True)
+        student_cls = _apply(self.head, [t[:, 0] for t in select(tokens, order)], batch)  # (V, B, K)
         with torch.no_grad():
-            teacher_cls = ema['head'](_cls_tokens(select(context['teacher']['tokens'], self.global_views)))
+            teacher_cls = _apply(ema['head'], [t[:, 0] for t in select(context['teacher']['tokens'],
+                                                                       self.global_views)], batch)
         return dict(loss_dino=self.weight * self.loss(student_cls, teacher_cls))

@@ -4,6 +4,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from detailclip.registry import MODELS
+from ..encoders.batching import run_batched
 from ..heads.mae_decoder import PixelHead
 from ..losses.pixel_loss import PixelReconLoss
 from ..ops import patchify
@@ -14,11 +15,12 @@ from .base import Objective, select
 class MAEObjective(Objective):
     """Reconstruct the pixels of removed patches (MAE arXiv 2111.06377; DetailCLIP arXiv 2409.06809 methods.md 7.5).
 
-    For each selected student view that has a mask: decode the encoder tokens, predict every patch's pixels and
-    take :class:`PixelReconLoss` on the removed patches; the loss is the mean over those views (DetailCLIP:
-    1/2 (L(u) + L(v))). The target is the student view itself, i.e. the normalised augmented image (Q-D24).
+    For each selected student view that has a mask: decode the encoder tokens (same-shaped views in one batch), predict
+    every patch's pixels and take :class:`PixelReconLoss` on the removed patches; the loss is the mean over those
+    views (DetailCLIP: 1/2 (L(u) + L(v))). The target is the student view itself, i.e. the normalised augmented image
+    (Q-D24).
     Publishes ``context['decoded']`` (per student view, the decoder output (B, 1 + N, D_dec) or None), which
-    DetailCLIP's iBOT patch term reads; objectives run in config order, so list this one first.
+    DetailCLIP's iBOT patch term reads (so the pretrainer runs this objective before it).
 
     Args:
         decoder: :class:`MAEDecoder` config (``type`` may be omitted); ``in_dim`` must be the encoder width.
@@ -40,19 +42,20 @@ class MAEObjective(Objective):
         self.weight = weight
         self.views = None if views is None else list(views)
         self.publish_decoded = publish_decoded
+        self.provides = ('decoded', ) if publish_decoded else ()
 
     def forward(self, context: dict, ema: dict) -> Dict[str, torch.Tensor]:
         decoded: List[Optional[torch.Tensor]] = [None] * len(context['views'])
-        losses = []
-        for v in select(range(len(context['views'])), self.views):
-            mask = context['masks'][v]
-            if mask is None:
-                continue
-            decoded[v] = self.decoder(context['image_tokens'][v], context['ids_keep'][v], context['grid_sizes'][v])
-            target = patchify(context['views'][v], self._patch_size(context, v))
-            losses.append(self.loss(self.pixel_head(decoded[v][:, 1:]), target, mask))
-        if not losses:
+        views = [v for v in select(range(len(context['views'])), self.views) if context['masks'][v] is not None]
+        if not views:
             raise ValueError('MAEObjective found no masked student view: configure a masker for its views')
+        inputs = [(context['image_tokens'][v], context['ids_keep'][v], tuple(context['grid_sizes'][v])) for v in views]
+        keys = [(tuple(t.shape[1:]), ids is None, grid) for t, ids, grid in inputs]
+        losses = []
+        for v, out in zip(views, run_batched(self.decoder, inputs, keys, context.get('batch_views', True))):
+            decoded[v] = out
+            target = patchify(context['views'][v], self._patch_size(context, v))
+            losses.append(self.loss(self.pixel_head(out[:, 1:]), target, context['masks'][v]))
         if self.publish_decoded:
             context['decoded'] = decoded
         return dict(loss_pixel=self.weight * torch.stack(losses).mean())

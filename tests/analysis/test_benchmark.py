@@ -1,0 +1,72 @@
+"""tools/analysis/benchmark.py: one real step of a tiny DetailCLIP in-process, its record and its tables."""
+import json
+
+import pytest
+from mmengine.config import Config
+
+from detailclip.testing import ROOT, shrink_model
+from tools.analysis import benchmark
+
+CONFIG = f'{ROOT}/configs/detailclip/detailclip_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py'
+
+
+@pytest.fixture(scope='module')
+def tiny_config(tmp_path_factory):
+    """A leaf config over the tiny DetailCLIP with the model shrunk further (a leaf, not ``Config.dump``, which
+    sorts the objectives and so breaks their order)."""
+    model = shrink_model(Config.fromfile(CONFIG).model.to_dict())
+    path = tmp_path_factory.mktemp('cfg') / 'detailclip_tiny.py'
+    path.write_text(f'_base_ = [{CONFIG!r}]\nmodel = {model!r}\n')
+    return str(path)
+
+
+def _run(config, out_dir, *flags):
+    out = out_dir / 'record.json'
+    records = benchmark.main([config, '--batch', '2', '--steps', '1', '--warmup', '1', '--device', 'cpu',
+                              '--json', str(out), *flags])
+    assert json.loads(out.read_text()) == records[0]
+    return records[0]
+
+
+@pytest.fixture(scope='module')
+def optimized(tiny_config, tmp_path_factory):
+    return _run(tiny_config, tmp_path_factory.mktemp('optimized'))
+
+
+@pytest.mark.parametrize('flags', [(), ('--naive', '--amp')])
+def test_one_step_record(tiny_config, optimized, tmp_path, capsys, flags):
+    record = _run(tiny_config, tmp_path, *flags) if flags else optimized
+    assert record['views'] == 2 and record['img_size'] == 64 and record['naive'] == ('--naive' in flags)
+    assert record['step_s'] > 0 and record['images_per_s'] == pytest.approx(2 / record['step_s'])
+    assert record['flops'] > 0 and 0 < record['utilisation'] and record['peak_flops'] > 0
+    assert record['peak_bytes'] > record['base_bytes'] > record['model_bytes'] > 0
+    assert 2 * record['grad_bytes'] <= record['optim_bytes'] < 2.01 * record['grad_bytes']  # AdamW: 2 moments
+    for stage in ('teacher', 'masker', 'student encoder', 'text encoder', 'decoder', 'heads', 'losses', 'backward',
+                  'optimizer', 'EMA'):
+        assert record['breakdown'][stage] > 0, stage
+    assert sum(record['breakdown'].values()) == pytest.approx(record['step_s'])
+    if flags:
+        assert '| variant | s/step |' in capsys.readouterr().out
+
+
+def test_report_tabulates_saved_records(optimized, tmp_path, capsys):
+    record = optimized
+    paths = []
+    for label, scale in (('a', 1.0), ('b', 2.0)):
+        path = tmp_path / f'{label}.json'
+        path.write_text(json.dumps(dict(record, label=label, step_s=record['step_s'] * scale,
+                                        images_per_s=record['images_per_s'] / scale)))
+        paths.append(str(path))
+    capsys.readouterr()
+    benchmark.main(['--report', *paths])
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith('| b |') and '| 0.50x |' in line for line in lines)
+    assert any(line.startswith('| EMA |') for line in lines)
+
+
+def test_variant_names():
+    assert benchmark.variant_flags('naive-bf16-b16-s160') == ['--naive', '--amp', '--batch', '16', '--img-size',
+                                                              '160']
+    assert benchmark.variant_flags('optimized-fp32-compile-ckpt') == ['--compile', '--grad-checkpointing']
+    with pytest.raises(ValueError, match='unknown variant token'):
+        benchmark.variant_flags('fast')

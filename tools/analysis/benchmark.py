@@ -1,0 +1,513 @@
+"""Training-step benchmark of a pretraining config: time, images/s, memory, FLOPs, utilisation and a stage breakdown.
+
+One run (in this process)::
+
+    python tools/analysis/benchmark.py CONFIG [--batch 8] [--steps 5] [--warmup 2] [--amp] [--compile]
+        [--device cpu|cuda] [--naive] [--grad-checkpointing] [--img-size S] [--threads T] [--json OUT]
+
+Several variants, each in its own process (peak RSS never falls within a process), printed as one table whose ratios
+are against the first variant::
+
+    python tools/analysis/benchmark.py CONFIG --variants naive optimized naive-bf16 optimized-bf16
+
+A variant is '-'-joined tokens: ``optimized`` | ``naive``, ``fp32`` | ``bf16`` (``--amp``), ``compile``, ``ckpt``
+(``--grad-checkpointing``), ``b<N>`` (batch), ``s<N>`` (image size). Saved runs are tabulated with
+``--report A.json B.json ...``.
+
+What a step is: the real model built from the config's registry entries (``ImageTextPretrainer``), synthetic uint8
+views of the config's view count and size and full-length caption tokens through the model's own data
+preprocessor, ``model.train_step`` with the optim wrapper built from the config's ``optim_wrapper`` (its constructor
+and optimizer: fused AdamW where torch has the kernel), then what the hooks do after every iteration: the EMA teacher
+update (momentum 0.996) and the logit-scale clamp. Masks come from the model's own masker.
+
+``--naive`` switches the same code paths to the reference's straightforward way (:func:`set_naive`); the results are
+the same (tests/models/test_naive_equivalence.py).
+
+Measurements:
+
+- seconds per step: the median over ``--steps`` steps after ``--warmup`` (the first warm-up step also counts FLOPs);
+- peak memory: the process's RSS high-water mark (``VmHWM``) on the CPU, ``torch.cuda.max_memory_allocated`` on a
+  GPU; activation memory = peak - (RSS before the first step, which holds the model, or the model's bytes on a GPU)
+  - gradient bytes - optimizer-state bytes;
+- FLOPs per step: ``torch.utils.flop_counter.FlopCounterMode`` over one step (matmuls, convolutions, attention;
+  forward and backward), with the CPU flash-attention kernels registered; utilisation = FLOPs / step time / the
+  device's measured matmul peak for the step's dtype (the best of square matmul loops before and after the steps);
+- stage breakdown: wall time of named calls (teacher, masker, student encoder, text encoder, decoder, heads, losses,
+  the rest of the forward, backward, optimizer, EMA), each charged exclusively of the calls nested in it; on a GPU
+  each boundary synchronises. ``--no-breakdown`` leaves the calls unwrapped.
+"""
+import argparse
+import functools
+import json
+import logging
+import os
+import os.path as osp
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from typing import Callable, Dict, List, Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+from torch import nn
+from torch.utils import flop_counter
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from detailclip.models.encoders.text import ResidualAttentionBlock  # noqa: E402
+from detailclip.models.encoders.vit import CLSAttentionBlock, VisionTransformer, set_attn_impl  # noqa: E402
+from detailclip.models.heads.mae_decoder import MAEDecoder  # noqa: E402
+from detailclip.models.objectives.ibot import IBOTObjective  # noqa: E402
+from detailclip.models.teacher import EMATeacher  # noqa: E402
+from detailclip.registry import MODELS  # noqa: E402
+
+EMA_MOMENTUM = 0.996
+STAGES = ('data', 'teacher', 'masker', 'student encoder', 'text encoder', 'decoder', 'heads', 'losses',
+          'other forward', 'backward', 'optimizer', 'EMA', 'unaccounted')
+_CPU_ATTENTION = ('_scaled_dot_product_flash_attention_for_cpu', '_scaled_dot_product_flash_attention_for_cpu_backward')
+
+
+def _register_cpu_attention_flops() -> None:
+    """FlopCounterMode counts the CUDA attention kernels only; count the CPU flash kernels with the same formulas."""
+    aten = torch.ops.aten
+    for name, formula in zip(_CPU_ATTENTION, (flop_counter.sdpa_flop, flop_counter.sdpa_backward_flop)):
+        op = getattr(aten, name, None)
+        if op is not None and op not in flop_counter.flop_registry:
+            flop_counter.flop_registry[op] = formula
+
+
+_register_cpu_attention_flops()
+
+
+# ------------------------------------------------------------------------------------------------- the naive way
+def set_naive(model: nn.Module) -> None:
+    """Switch every optimisation of the training step to the reference's straightforward way, in place.
+
+    (a) attention materialises softmax(q k^T) (student, teacher, decoder); (b) the teacher's CLS score stacks every
+    block's full attention (L, B, heads, T, T) and averages it; (c) each view goes alone through the teacher, the
+    student, the decoder and the heads; (d) the EMA update loops over parameters; (e) the student iBOT head runs on
+    every patch token and the patch loss takes (P, B, N, K) softmaxes; (g) the transformer blocks (image and text
+    encoders, decoder) store their LayerNorm and activation outputs for backward. The optimizer's per-parameter loop
+    (f) comes from :func:`naive_optimizer`. Losses and gradients stay the same.
+    """
+    set_attn_impl(model, 'manual')
+    for module in model.modules():
+        if isinstance(module, VisionTransformer):
+            module.cls_attn_impl = 'stack'
+        elif isinstance(module, IBOTObjective):
+            module.patch_positions = 'all'
+        elif isinstance(module, EMATeacher):
+            module.foreach = False
+        elif isinstance(module, (CLSAttentionBlock, ResidualAttentionBlock)):
+            module.recompute_norm_act = False
+    model.batch_views = False
+
+
+def naive_optimizer(optim_wrapper_cfg: dict) -> dict:
+    """The optim wrapper config with the optimizer's plain per-parameter loop (the torch 1.x default the reference
+    ran), instead of the fused kernel the constructor picks."""
+    return dict(optim_wrapper_cfg, optimizer=dict(optim_wrapper_cfg['optimizer'], foreach=False))
+
+
+# ------------------------------------------------------------------------------------------------ building a step
+def step_inputs(cfg: Config, batch: int, img_size: Optional[int], num_views: Optional[int],
+                seed: int = 0) -> dict:
+    """Synthetic ``pseudo_collate`` output of the config's shapes: V lists of B (3, S, S) uint8 views and B
+    full-length caption token rows (SOT, random ids, EOT), as the data preprocessor takes them."""
+    gen = torch.Generator().manual_seed(seed)
+    views, size = _view_layout(cfg, img_size, num_views)
+    inputs = dict(views=[[torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=gen)
+                          for _ in range(batch)] for _ in range(views)])
+    text = cfg.model.get('text_encoder')
+    if text:
+        vocab, length = text.get('vocab_size', 49408), text.get('context_length', 77)
+        tokens = torch.randint(1, vocab - 2, (batch, length), generator=gen)
+        tokens[:, 0], tokens[:, -1] = vocab - 2, vocab - 1  # SOT ... EOT (the highest id: the pooled token)
+        inputs['text'] = list(tokens)
+    return dict(inputs=inputs, data_samples=None)
+
+
+def _view_layout(cfg: Config, img_size: Optional[int], num_views: Optional[int]):
+    """(number of views, side) from the train pipeline's ``MultiView`` (or the overrides)."""
+    multi = [t for t in cfg.train_dataloader.dataset.pipeline if t.get('type') == 'MultiView']
+    if num_views is None:
+        if not multi:
+            raise ValueError('the benchmark reads the view count from a MultiView transform in the train pipeline; '
+                             'this config has none: pass --views V')
+        t = multi[0]
+        num_views = len(t['views']) * t.get('num_repeats', 1) * t.get('copies', 1)
+    size = img_size or (multi[0].get('size') if multi else None) or cfg.model.image_encoder.get('img_size', 224)
+    return num_views, size
+
+
+def build_model(cfg: Config, naive: bool, device: str, img_size: Optional[int], grad_checkpointing: bool):
+    """The config's model, initialised (the teacher copies the student), in train mode on ``device``."""
+    if img_size:
+        cfg.model.image_encoder.img_size = img_size
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    if naive:
+        set_naive(model)
+    if grad_checkpointing:
+        for module in (model.image_encoder, getattr(model, 'text_encoder', None)):
+            if module is not None:
+                module.set_grad_checkpointing(True)
+    model.set_teacher_temp(cls=0.04, patch=0.07)
+    return model.to(device).train()
+
+
+def build_wrapper(cfg: Config, model: nn.Module, naive: bool, amp: bool, device: str):
+    """The config's optim wrapper (constructor, parameter groups, optimizer), as bf16 autocast with ``amp``."""
+    wrapper = {k: v for k, v in cfg.optim_wrapper.items() if k not in ('loss_scale', 'dtype')}
+    wrapper['type'] = 'AutocastOptimWrapper' if amp else 'OptimWrapper'
+    if amp:
+        wrapper.update(dtype='bfloat16', device_type=device)
+    init_default_scope('detailclip')
+    return build_optim_wrapper(model, naive_optimizer(wrapper) if naive else wrapper)
+
+
+def compile_blocks(model: nn.Module) -> None:
+    """Regional ``torch.compile``: every transformer block (encoders, their EMA copies, decoder) compiled in place."""
+    from timm.models.vision_transformer import Block
+    for module in model.modules():
+        if isinstance(module, (Block, ResidualAttentionBlock)):
+            module.compile()
+
+
+def train_step(model: nn.Module, wrapper, data: dict) -> None:
+    """One training iteration as the runner does it: forward, backward, optimizer step, then the EMA and
+    logit-scale hooks."""
+    model.train_step(data, wrapper)
+    if model.teacher is not None:
+        model.update_teacher(EMA_MOMENTUM)
+    model.clamp_logit_scale()
+
+
+# ------------------------------------------------------------------------------------------------------- timing
+class StageTimer:
+    """Wall time of named calls, each charged exclusively of the timed calls nested in it."""
+
+    def __init__(self, device: str):
+        self.sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
+        self.totals: Dict[str, float] = defaultdict(float)
+        self.stack: List[str] = []
+        self.last = 0.0
+
+    def wrap(self, obj, attr: str, stage: str) -> None:
+        """Time every call of ``obj.<attr>`` (a method or a module's ``forward``) as ``stage``."""
+        fn = getattr(obj, attr)
+
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            self._switch(push=stage)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._switch()
+
+        setattr(obj, attr, timed)
+
+    def _switch(self, push: Optional[str] = None) -> None:
+        self.sync()
+        now = time.perf_counter()
+        if self.stack:
+            self.totals[self.stack[-1]] += now - self.last
+        if push is None:
+            self.stack.pop()
+        else:
+            self.stack.append(push)
+        self.last = now
+
+    def pop_totals(self) -> Dict[str, float]:
+        totals, self.totals = dict(self.totals), defaultdict(float)
+        return totals
+
+
+def instrument(model: nn.Module, wrapper, timer: StageTimer) -> None:
+    """Wrap the calls that make up the stages of a step."""
+    timer.wrap(model, 'forward', 'other forward')
+    timer.wrap(model.data_preprocessor, 'forward', 'data')
+    timer.wrap(model.image_encoder, 'forward_encoder', 'student encoder')
+    for name in ('text_encoder', 'masker'):
+        if getattr(model, name, None) is not None:
+            timer.wrap(getattr(model, name), 'forward', name.replace('_', ' '))
+    for name in ('image_projection', 'text_projection'):
+        if hasattr(model, name):
+            timer.wrap(getattr(model, name), 'forward', 'heads')
+    if model.teacher is not None:
+        timer.wrap(model.teacher, 'encode', 'teacher')
+        for key, twin in model.teacher.twins.items():
+            if key != 'image_encoder':
+                timer.wrap(twin, 'forward', 'teacher')
+        timer.wrap(model, 'update_teacher', 'EMA')
+    for objective in model.objectives.values():
+        for child in objective.children():
+            loss = getattr(objective, 'loss', None)
+            stage = 'decoder' if isinstance(child, MAEDecoder) else 'losses' if child is loss else 'heads'
+            timer.wrap(child, 'forward', stage)
+    timer.wrap(wrapper, 'backward', 'backward')
+    timer.wrap(wrapper, 'step', 'optimizer')
+    timer.wrap(wrapper, 'zero_grad', 'optimizer')
+
+
+def matmul_peak(device: str, dtype: torch.dtype, seconds: float = 1.0) -> float:
+    """Best FLOP/s of a square matmul on ``device`` in ``dtype`` over ``seconds`` of repeats."""
+    size = 4096 if device == 'cuda' else 2048
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+    sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
+    a @ b
+    sync()
+    best, start = 0.0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        tic = time.perf_counter()
+        a @ b
+        sync()
+        best = max(best, 2 * size ** 3 / (time.perf_counter() - tic))
+    return best
+
+
+def _rss(field: str) -> int:
+    """``VmRSS`` / ``VmHWM`` of this process in bytes (ru_maxrss where /proc is missing)."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _tensor_bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
+
+
+def memory_record(model: nn.Module, wrapper, device: str, base_rss: int) -> dict:
+    """Peak, static (model, gradients, optimizer state) and activation bytes."""
+    model_bytes = _tensor_bytes(model.parameters()) + _tensor_bytes(model.buffers())
+    grad_bytes = _tensor_bytes(p for p in model.parameters() if p.requires_grad)
+    optim_bytes = _tensor_bytes(v for state in wrapper.optimizer.state.values() for v in state.values())
+    if device == 'cuda':
+        peak, base = torch.cuda.max_memory_allocated(), model_bytes
+    else:
+        peak, base = _rss('VmHWM'), base_rss
+    return dict(peak_bytes=peak, base_bytes=base, model_bytes=model_bytes, grad_bytes=grad_bytes,
+                optim_bytes=optim_bytes, activation_bytes=peak - base - grad_bytes - optim_bytes)
+
+
+# --------------------------------------------------------------------------------------------------- one run
+def run(args) -> dict:
+    """Build, warm up, time and measure one variant in this process."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    device = args.device
+    peak_flops = matmul_peak(device, torch.bfloat16 if args.amp else torch.float32)
+    cfg = Config.fromfile(args.config)
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # init_weights logs every parameter
+    try:
+        model = build_model(cfg, args.naive, device, args.img_size, args.grad_checkpointing)
+    finally:
+        logger.setLevel(level)
+    wrapper = build_wrapper(cfg, model, args.naive, args.amp, device)
+    data = step_inputs(cfg, args.batch, args.img_size, args.views)
+    timer = StageTimer(device)
+    if not args.no_breakdown:
+        instrument(model, wrapper, timer)
+    base_rss = _rss('VmRSS')
+    if device == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    with flop_counter.FlopCounterMode(display=False) as counter:
+        train_step(model, wrapper, data)  # the first warm-up step
+    if args.compile:
+        compile_blocks(model)
+    for _ in range(max(args.warmup - 1, 0) + (1 if args.compile else 0)):
+        train_step(model, wrapper, data)
+    timer.pop_totals()
+    times, stages = [], defaultdict(list)
+    for _ in range(args.steps):
+        tic = time.perf_counter()
+        train_step(model, wrapper, data)
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - tic)
+        totals = timer.pop_totals()
+        totals['unaccounted'] = times[-1] - sum(totals.values())
+        for stage, seconds in totals.items():
+            stages[stage].append(seconds)
+    peak_flops = max(peak_flops, matmul_peak(device, torch.bfloat16 if args.amp else torch.float32))  # less noisy
+    return _record(args, cfg, model, wrapper, data, times, stages, counter.get_total_flops(), peak_flops, base_rss)
+
+
+def _record(args, cfg, model, wrapper, data, times, stages, flops, peak_flops, base_rss) -> dict:
+    step = statistics.median(times)
+    views = data['inputs']['views']
+    return dict(
+        label=args.label or _default_label(args), config=osp.basename(args.config), batch=args.batch,
+        views=len(views), img_size=views[0][0].shape[-1], precision='bf16 autocast' if args.amp else 'fp32',
+        naive=args.naive, compile=args.compile, grad_checkpointing=args.grad_checkpointing, device=device_name(args),
+        threads=torch.get_num_threads(), torch=torch.__version__, steps=args.steps, warmup=args.warmup,
+        step_s=step, step_s_all=times, images_per_s=args.batch / step, flops=flops, flops_per_s=flops / step,
+        peak_flops=peak_flops, utilisation=flops / step / peak_flops,
+        breakdown={s: statistics.median(v) for s, v in stages.items()} if not args.no_breakdown else {},
+        **memory_record(model, wrapper, args.device, base_rss))
+
+
+def device_name(args) -> str:
+    if args.device == 'cuda':
+        return torch.cuda.get_device_name()
+    try:
+        with open('/proc/cpuinfo') as f:
+            model = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), 'CPU')
+    except OSError:
+        model = 'CPU'
+    return f'{model}, {os.cpu_count()} cores'
+
+
+def _default_label(args) -> str:
+    parts = [osp.splitext(osp.basename(args.config))[0].split('_')[0], 'naive' if args.naive else 'optimized',
+             'bf16' if args.amp else 'fp32', f'b{args.batch}']
+    parts += [f's{args.img_size}'] if args.img_size else []
+    parts += ['compile'] if args.compile else []
+    parts += ['ckpt'] if args.grad_checkpointing else []
+    return '-'.join(parts)
+
+
+# ----------------------------------------------------------------------------------------------- variants, tables
+VARIANT_FLAGS: Dict[str, Callable[[str], List[str]]] = {
+    'optimized': lambda t: [], 'fp32': lambda t: [], 'naive': lambda t: ['--naive'], 'bf16': lambda t: ['--amp'],
+    'compile': lambda t: ['--compile'], 'ckpt': lambda t: ['--grad-checkpointing'],
+    'b': lambda t: ['--batch', t[1:]], 's': lambda t: ['--img-size', t[1:]]}
+
+
+def variant_flags(variant: str) -> List[str]:
+    """Command-line flags of a variant name such as ``naive-bf16-b16``."""
+    flags = []
+    for token in variant.split('-'):
+        key = token if token in VARIANT_FLAGS else token[:1] if token[1:].isdigit() else None
+        if key not in VARIANT_FLAGS:
+            raise ValueError(f'unknown variant token {token!r} in {variant!r}: use optimized, naive, fp32, bf16, '
+                             f'compile, ckpt, b<batch>, s<image size>')
+        flags += VARIANT_FLAGS[key](token)
+    return flags
+
+
+def common_flags(args) -> List[str]:
+    """The command line of ``args`` without ``--variants``, ``--label`` and ``--json`` (each variant adds its own)."""
+    flags = [args.config, '--batch', str(args.batch), '--steps', str(args.steps), '--warmup', str(args.warmup),
+             '--device', args.device]
+    for name in ('img_size', 'views', 'threads'):
+        if getattr(args, name):
+            flags += ['--' + name.replace('_', '-'), str(getattr(args, name))]
+    for name in ('amp', 'compile', 'naive', 'grad_checkpointing', 'no_breakdown'):
+        if getattr(args, name):
+            flags.append('--' + name.replace('_', '-'))
+    return flags
+
+
+def run_variants(args) -> List[dict]:
+    """Each variant in a fresh process (its own RSS high-water mark); returns their records."""
+    common = common_flags(args)
+    records = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for variant in args.variants:
+            out = osp.join(tmp, f'{variant}.json')
+            cmd = [sys.executable, osp.abspath(__file__), *common, *variant_flags(variant), '--label', variant,
+                   '--json', out]
+            print(f'== {variant}', file=sys.stderr, flush=True)
+            subprocess.run(cmd, check=True, stdout=sys.stderr)
+            with open(out) as f:
+                records.append(json.load(f))
+    return records
+
+
+def table(records: List[dict]) -> str:
+    """Markdown table of the records, ratios against the first one, then the stage breakdown."""
+    ref = records[0]
+    rows = ['| variant | s/step | img/s | speed-up | peak mem GB | activations GB | act. ratio | GFLOP/step | '
+            'TFLOP/s | util. |', '|---|---|---|---|---|---|---|---|---|---|']
+    for r in records:
+        rows.append(f'| {r["label"]} | {r["step_s"]:.3f} | {r["images_per_s"]:.2f} | '
+                    f'{r["images_per_s"] / ref["images_per_s"]:.2f}x | {r["peak_bytes"] / 1e9:.2f} | '
+                    f'{r["activation_bytes"] / 1e9:.2f} | {r["activation_bytes"] / ref["activation_bytes"]:.2f} | '
+                    f'{r["flops"] / 1e9:.0f} | {r["flops_per_s"] / 1e12:.3f} | {100 * r["utilisation"]:.1f} % |')
+    stages = [s for s in STAGES if any(s in r['breakdown'] for r in records)]
+    if stages:
+        rows += ['', '| stage (s, % of step) | ' + ' | '.join(r['label'] for r in records) + ' |',
+                 '|---|' + '---|' * len(records)]
+        for s in stages:
+            cells = [f'{r["breakdown"].get(s, 0.0):.3f} ({100 * r["breakdown"].get(s, 0.0) / r["step_s"]:.0f} %)'
+                     for r in records]
+            rows.append(f'| {s} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(rows)
+
+
+def describe(records: List[dict]) -> str:
+    """One line on the machine and the settings the records share."""
+    r = records[0]
+    shared = [f'{r["device"]}, torch {r["torch"]}, {r["threads"]} threads']
+    for key, text in (('config', '{}'), ('batch', 'batch {}'), ('img_size', '{} px views'),
+                      ('steps', 'median of {} steps'), ('warmup', 'after {} warm-up steps')):
+        if all(other[key] == r[key] for other in records):
+            shared.append(text.format(r[key]))
+    return '; '.join(shared)
+
+
+def parse_args(argv: List[str]):
+    parser = argparse.ArgumentParser(description='Training-step benchmark of a pretraining config')
+    parser.add_argument('config', nargs='?', help='config file (not needed with --report)')
+    parser.add_argument('--batch', type=int, default=8, help='samples per step')
+    parser.add_argument('--steps', type=int, default=5, help='timed steps (median)')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed steps first (the first also counts FLOPs)')
+    parser.add_argument('--amp', action='store_true', help='bf16 autocast (AutocastOptimWrapper)')
+    parser.add_argument('--compile', action='store_true', help='torch.compile every transformer block')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--naive', action='store_true', help="the reference's straightforward way (set_naive)")
+    parser.add_argument('--grad-checkpointing', action='store_true', help='checkpoint the encoders\' blocks')
+    parser.add_argument('--img-size', type=int, help='view side (default: the pipeline\'s crop size)')
+    parser.add_argument('--views', type=int, help='views per sample (default: the pipeline\'s MultiView count)')
+    parser.add_argument('--threads', type=int, help='torch CPU threads (default: torch\'s)')
+    parser.add_argument('--no-breakdown', action='store_true', help='do not time the stages')
+    parser.add_argument('--label', help='row name (default: from the config and flags)')
+    parser.add_argument('--json', help='write the record(s) here')
+    parser.add_argument('--variants', nargs='+', help='run these variants, one process each, and tabulate them')
+    parser.add_argument('--report', nargs='+', metavar='JSON', help='tabulate saved records instead of running')
+    args = parser.parse_args(argv)
+    if not args.report and not args.config:
+        parser.error('a CONFIG is needed unless --report is given')
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> List[dict]:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    if args.report:
+        records = []
+        for path in args.report:
+            with open(path) as f:
+                loaded = json.load(f)
+            records += loaded if isinstance(loaded, list) else [loaded]
+    elif args.variants:
+        records = run_variants(args)
+    else:
+        records = [run(args)]
+    if args.json and not args.report:
+        with open(args.json, 'w') as f:
+            json.dump(records if args.variants else records[0], f, indent=1)
+    print(describe(records) + '\n\n' + table(records) + '\n', flush=True)
+    return records
+
+
+if __name__ == '__main__':
+    main()
