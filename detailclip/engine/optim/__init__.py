@@ -5,3 +5,6 @@ __all__ = ['AutocastOptimWrapper', 'CLIPOptimWrapperConstructor', 'is_no_decay',
 from .schedules import WarmupCosineLR, warmup_cosine  # noqa: E402
 
 __all__ += ['WarmupCosineLR', 'warmup_cosine']
+from .layer_decay import LayerDecayOptimWrapperConstructor, layer_decay_groups, layer_id  # noqa: E402
+
+__all__ += ['LayerDecayOptimWrapperConstructor', 'layer_decay_groups', 'layer_id']

@@ -1,0 +1,5 @@
+# mmseg's runtime with the platform's backbone, data set and layer-decay constructor registered.
+_base_ = ['mmseg::_base_/default_runtime.py']
+custom_imports = dict(imports=['downstream', 'downstream.segmentation', 'detailclip.engine'],
+                      allow_failed_imports=False)
+randomness = dict(seed=0)

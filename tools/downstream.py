@@ -1,0 +1,122 @@
+"""Fine-tune a pretrained image encoder on a downstream task (mmsegmentation or mmdetection config) and evaluate it.
+
+    python tools/downstream.py CONFIG CKPT|random [--work-dir DIR] [--teacher] [--num-vis N]
+                               [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
+
+CKPT is a training checkpoint (its encoder is exported first, into WORK_DIR/backbone.{pth,safetensors}), an
+exported backbone (.pth with meta["encoder"], or .safetensors), or "random" (no pretrained weights). The config's
+``model.backbone`` is a ``ViTBackbone``; its ``pretrained`` is set here. Then the mm library's Runner trains, tests,
+and the visualiser of the config (SegLocalVisualizer / DetLocalVisualizer) draws ground truth and predictions of
+the first N test images into WORK_DIR/vis/; the test metrics go to WORK_DIR/metrics.json.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+from typing import Optional, Tuple
+
+import mmcv
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.dataset import pseudo_collate
+from mmengine.dist import is_main_process
+from mmengine.runner import Runner
+
+from detailclip.datasets.synthetic_world import ensure_world
+from detailclip.utils.config import load_config
+from detailclip.utils.export import export_backbone, load_backbone, save_backbone
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Downstream fine-tuning of a pretrained image encoder')
+    parser.add_argument('config', help='mmseg/mmdet config with a ViTBackbone')
+    parser.add_argument('checkpoint', help='training checkpoint, exported backbone, or "random"')
+    parser.add_argument('--work-dir', help='logs, checkpoints, visualisations and metrics.json')
+    parser.add_argument('--teacher', action='store_true',
+                        help='use the EMA teacher\'s encoder of a training checkpoint')
+    parser.add_argument('--num-vis', type=int, default=4, help='test images to draw predictions of')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def prepare_backbone(checkpoint: str, work_dir: str, teacher: bool) -> Tuple[Optional[str], dict]:
+    """Path of the backbone weights to load (None for "random") and their meta.
+
+    A training checkpoint is exported into ``work_dir/backbone.{pth,safetensors}`` (written under a per-process name
+    and renamed, so several ranks may do it at once).
+    """
+    if checkpoint == 'random':
+        return None, {}
+    if checkpoint.endswith('.safetensors'):
+        return checkpoint, load_backbone(checkpoint)[1]
+    loaded = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    if 'encoder' in (loaded.get('meta') or {}):
+        return checkpoint, loaded['meta']
+    state_dict, meta = export_backbone(loaded, 'teacher' if teacher else 'student')
+    stem = osp.join(work_dir, 'backbone')
+    for tmp in save_backbone(state_dict, meta, f'{stem}.tmp{os.getpid()}'):
+        os.replace(tmp, stem + osp.splitext(tmp)[1])
+    return f'{stem}.pth', meta
+
+
+def build_config(args: argparse.Namespace) -> Tuple[Config, dict]:
+    """The config with the backbone weights set, and the backbone's meta."""
+    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    if cfg.model.backbone.get('type') != 'ViTBackbone':
+        raise ValueError(f'{args.config}: model.backbone must be a ViTBackbone (custom_imports=dict(imports='
+                         f'[\'downstream\'])), got {cfg.model.backbone.get("type")!r}')
+    pretrained, meta = prepare_backbone(args.checkpoint, cfg.work_dir, args.teacher)
+    cfg.model.backbone.pretrained = pretrained
+    if cfg.get('world_root'):
+        ensure_world(cfg.world_root)
+    return cfg, meta
+
+
+@torch.no_grad()
+def save_visualisations(runner: Runner, num: int, out_dir: str) -> list:
+    """Draw ground truth and prediction of the first ``num`` test images with the config's visualiser."""
+    dataset = runner.test_loop.dataloader.dataset
+    visualizer = runner.visualizer
+    visualizer.dataset_meta = dataset.metainfo
+    runner.model.eval()
+    paths = []
+    for index in range(min(num, len(dataset))):
+        sample = runner.model.test_step(pseudo_collate([dataset[index]]))[0]
+        name = osp.splitext(osp.basename(sample.img_path))[0]
+        paths.append(osp.join(out_dir, f'{name}.png'))
+        visualizer.add_datasample(name, mmcv.imread(sample.img_path, channel_order='rgb'), sample, draw_gt=True,
+                                  draw_pred=True, show=False, out_file=paths[-1])
+    return paths
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    cfg, meta = build_config(args)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    # numpy float32 -> JSON numbers, without the float32 digits (14.289999961853027)
+    metrics = {k: round(v.item(), 4) if hasattr(v, 'item') else v for k, v in runner.test().items()}
+    if not is_main_process():
+        return metrics
+    vis_dir = osp.join(runner.work_dir, 'vis')
+    vis = save_visualisations(runner, args.num_vis, vis_dir)
+    result = dict(config=args.config, checkpoint=args.checkpoint, backbone=cfg.model.backbone.pretrained,
+                  backbone_meta={k: meta[k] for k in ('method', 'tower', 'iter', 'epoch') if k in meta},
+                  iters=runner.iter, metrics=metrics, visualisations=vis)
+    out = osp.join(runner.work_dir, 'metrics.json')
+    with open(out, 'w') as f:
+        json.dump(result, f, indent=2)
+    runner.logger.info(f'metrics: {json.dumps(metrics)}, written to {out}; {len(vis)} visualisations in {vis_dir}')
+    return result
+
+
+if __name__ == '__main__':
+    # Run as a script, this file's folder heads sys.path and the file would shadow the `downstream` package that the
+    # configs import (custom_imports): take the folder off.
+    sys.path = [p for p in sys.path if osp.abspath(p or '.') != osp.dirname(osp.abspath(__file__))]
+    main()
