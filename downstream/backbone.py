@@ -107,7 +107,8 @@ class ViTBackbone(BaseModule):
 
     def _freeze(self) -> None:
         """Stop gradients of the frozen stages (their modules stay in eval mode, see :meth:`train`) and of the final
-        norm when no level uses it (DDP needs every trainable parameter to get a gradient; it stays for strict loads)."""
+        norm when no level uses it (DDP needs every trainable parameter to get a gradient; the norm stays for strict
+        loads)."""
         if not self.out_with_norm:
             self.encoder.norm.requires_grad_(False)
         if self.frozen_stages < 0:
