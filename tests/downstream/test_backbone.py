@@ -3,6 +3,7 @@ gradient checkpointing and registration in mmseg's and mmdet's registries."""
 import pytest
 import torch
 from mmdet.registry import MODELS as MMDET_MODELS
+from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS as MMSEG_MODELS
 from safetensors.torch import load_file, save_file
 
@@ -124,6 +125,7 @@ def test_with_cp_is_exact():
 
 @pytest.mark.parametrize('registry', [MMSEG_MODELS, MMDET_MODELS])
 def test_registered_in_mmseg_and_mmdet(registry):
-    backbone = registry.build(dict(type='ViTBackbone', img_size=64, embed_dim=16, depth=2, num_heads=2,
-                                   out_indices=(0, 1)))
+    with DefaultScope.overwrite_default_scope(registry.scope):  # an earlier Runner may have left its scope current
+        backbone = registry.build(dict(type='ViTBackbone', img_size=64, embed_dim=16, depth=2, num_heads=2,
+                                       out_indices=(0, 1)))
     assert isinstance(backbone, ViTBackbone)
