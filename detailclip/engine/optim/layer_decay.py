@@ -8,11 +8,9 @@ final norm, adapters, necks, heads) the last id ``num_layers - 1``; the learning
 import re
 from typing import Dict, List, Optional
 
-from mmengine.model import is_model_wrapper
-from mmengine.optim import OptimWrapper
 from torch import nn
 
-from detailclip.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS
+from detailclip.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from .param_groups import CLIPOptimWrapperConstructor, is_no_decay
 
 _EMBEDDINGS = re.compile(r'(^|\.)(cls_token|mask_token|pos_embed|patch_embed)(\.|$)')
@@ -103,10 +101,7 @@ class LayerDecayOptimWrapperConstructor(CLIPOptimWrapperConstructor):
             raise ValueError(f'unknown paramwise_cfg keys {sorted(paramwise_cfg)}: use layer_decay_rate, num_layers, '
                              'encoder_prefix, wd_rule')
 
-    def __call__(self, model: nn.Module) -> OptimWrapper:
-        model = model.module if is_model_wrapper(model) else model
-        groups = layer_decay_groups(model, self.optimizer_cfg['lr'], self.optimizer_cfg.get('weight_decay', 0.),
-                                    self.layer_decay_rate, self.num_layers, self.encoder_prefix, self.wd_rule)
-        optimizer = OPTIMIZERS.build(dict(self.optimizer_cfg, params=groups))
-        self.wrapper_cfg.setdefault('type', 'OptimWrapper')
-        return OPTIM_WRAPPERS.build(self.wrapper_cfg, default_args=dict(optimizer=optimizer))
+    def groups(self, model: nn.Module) -> List[dict]:
+        """Parameter groups with the layer-wise lr scales (:func:`layer_decay_groups`)."""
+        return layer_decay_groups(model, self.optimizer_cfg['lr'], self.optimizer_cfg.get('weight_decay', 0.),
+                                  self.layer_decay_rate, self.num_layers, self.encoder_prefix, self.wd_rule)

@@ -54,10 +54,13 @@ class CLIPOptimWrapperConstructor:
 
     def __call__(self, model: nn.Module) -> OptimWrapper:
         model = model.module if is_model_wrapper(model) else model
-        groups = param_groups(model, self.optimizer_cfg.get('weight_decay', 0.), self.wd_rule)
-        optimizer = build_optimizer(dict(self.optimizer_cfg, params=groups))
+        optimizer = build_optimizer(dict(self.optimizer_cfg, params=self.groups(model)))
         self.wrapper_cfg.setdefault('type', 'OptimWrapper')
         return OPTIM_WRAPPERS.build(self.wrapper_cfg, default_args=dict(optimizer=optimizer))
+
+    def groups(self, model: nn.Module) -> List[dict]:
+        """The optimizer's parameter groups of the unwrapped ``model`` (subclasses change the grouping)."""
+        return param_groups(model, self.optimizer_cfg.get('weight_decay', 0.), self.wd_rule)
 
 
 def build_optimizer(cfg: dict):
