@@ -1,7 +1,7 @@
 """Pretrain a model from a config with the MMEngine Runner.
 
     python tools/train.py CONFIG [--work-dir DIR] [--amp] [--resume [CKPT]] [--cfg-options k=v ...]
-                                 [--launcher none|pytorch|slurm]
+                                 [--launcher none|pytorch|slurm] [--wandb [PROJECT]]
 """
 import argparse
 import os
@@ -11,6 +11,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from detailclip.engine.hooks.wandb import enable_wandb
 from detailclip.utils.config import ConfigError, load_config
 
 
@@ -25,6 +26,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. optim_wrapper.optimizer.lr=1e-4')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
+    parser.add_argument('--wandb', nargs='?', const='detailclip', metavar='PROJECT',
+                        help='also log to Weights & Biases, project PROJECT (default detailclip); WANDB_MODE=offline '
+                        'works; a resumed run continues its W&B run (see detailclip/engine/hooks/wandb.py)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -49,6 +53,8 @@ def build_config(args: argparse.Namespace) -> Config:
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     if args.amp:
         enable_amp(cfg)
+    if args.wandb:
+        enable_wandb(cfg, args.wandb)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume:

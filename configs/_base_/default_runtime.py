@@ -23,6 +23,8 @@ default_hooks = dict(
     weights_only=dict(type='WeightsOnlyCheckpointHook'),
     # CLIP_benchmark-style JSON of every zero-shot / retrieval evaluation (work_dir/benchmark/iter_N/)
     benchmark_json=dict(type='BenchmarkJSONHook'),
+    # teacher attention, token mask and MAE reconstruction of the training batch (vis_data/vis_image/masks_<iter>.png)
+    visualization=dict(type='PretrainVisualizationHook', interval=1000, num_images=4),
 )
 # Hooks live in this dict, keyed by name, so method configs add theirs (ema, teacher_temp) by merging, and
 # `--cfg-options default_hooks.ema.momentum=0.99` reaches them; custom_hooks stays free for users.

@@ -99,11 +99,7 @@ class ImageTextPretrainer(BaseModel):
 
     def loss(self, inputs: dict, data_samples: Optional[list] = None) -> Dict[str, torch.Tensor]:
         """Every objective's terms on one batch; keys starting with ``loss_`` are summed for backward."""
-        context = self._context(inputs, data_samples)
-        context['teacher'] = (self.teacher.encode(context['teacher_views'], self.batch_views)
-                              if self._teacher_runs() else None)
-        context['masks'] = self.masker(context) if self.masker else [None] * len(context['views'])
-        self._encode_students(context)
+        context = self.image_context(inputs, data_samples)
         if self.text_encoder is not None:
             context['image_embeds'] = torch.stack([self.image_projection(t[:, 0]) for t in context['image_tokens']])
             context['text_embeds'] = self.encode_text(inputs['text'])
@@ -114,6 +110,16 @@ class ImageTextPretrainer(BaseModel):
         if self.text_encoder is not None:
             losses['logit_scale'] = context['logit_scale'].detach()
         return losses
+
+    def image_context(self, inputs: dict, data_samples: Optional[list] = None) -> dict:
+        """The image half of the objectives' context: the batch, the teacher's outputs, the masks and the student
+        tokens (see objectives/base.py); :meth:`loss` adds the text entries, visualisations read it as it is."""
+        context = self._context(inputs, data_samples)
+        context['teacher'] = (self.teacher.encode(context['teacher_views'], self.batch_views)
+                              if self._teacher_runs() else None)
+        context['masks'] = self.masker(context) if self.masker else [None] * len(context['views'])
+        self._encode_students(context)
+        return context
 
     def _context(self, inputs: dict, data_samples: Optional[list]) -> dict:
         """The batch as the context objectives and maskers read (see objectives/base.py)."""

@@ -6,7 +6,10 @@ from .logit_scale import LogitScaleClampHook
 from .seed import IterationSeedHook, iteration_seed
 from .skipped_samples import SkippedSamplesHook
 from .teacher_temp import TeacherTempHook
+from .visualization import PretrainVisualizationHook
+from .wandb import ResumableWandbVisBackend, WandbRunHook, enable_wandb
 
 __all__ = ['AtomicCheckpointHook', 'EMATeacherHook', 'FaultInjectionHook', 'FiniteLossHook', 'IterationSeedHook',
-           'LogitScaleClampHook', 'NonFiniteLossError', 'SkippedSamplesHook', 'TeacherTempHook',
-           'WeightsOnlyCheckpointHook', 'cosine_momentum', 'iteration_seed']
+           'LogitScaleClampHook', 'NonFiniteLossError', 'PretrainVisualizationHook', 'ResumableWandbVisBackend',
+           'SkippedSamplesHook', 'TeacherTempHook', 'WandbRunHook', 'WeightsOnlyCheckpointHook', 'cosine_momentum',
+           'enable_wandb', 'iteration_seed']

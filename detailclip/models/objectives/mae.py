@@ -45,20 +45,38 @@ class MAEObjective(Objective):
         self.provides = ('decoded', ) if publish_decoded else ()
 
     def forward(self, context: dict, ema: dict) -> Dict[str, torch.Tensor]:
+        decoded = self.decode(context)
+        losses = [self.loss(self.pixel_head(out[:, 1:]), self.target(context, v), context['masks'][v])
+                  for v, out in enumerate(decoded) if out is not None]
+        if self.publish_decoded:
+            context['decoded'] = decoded
+        return dict(loss_pixel=self.weight * torch.stack(losses).mean())
+
+    def decode(self, context: dict) -> List[Optional[torch.Tensor]]:
+        """Per student view, the decoder output (B, 1 + N, D_dec) of each selected masked view (same-shaped views in
+        one batch), None for the other views."""
         decoded: List[Optional[torch.Tensor]] = [None] * len(context['views'])
         views = [v for v in select(range(len(context['views'])), self.views) if context['masks'][v] is not None]
         if not views:
             raise ValueError('MAEObjective found no masked student view: configure a masker for its views')
         inputs = [(context['image_tokens'][v], context['ids_keep'][v], tuple(context['grid_sizes'][v])) for v in views]
         keys = [(tuple(t.shape[1:]), ids is None, grid) for t, ids, grid in inputs]
-        losses = []
         for v, out in zip(views, run_batched(self.decoder, inputs, keys, context.get('batch_views', True))):
             decoded[v] = out
-            target = patchify(context['views'][v], self._patch_size(context, v))
-            losses.append(self.loss(self.pixel_head(out[:, 1:]), target, context['masks'][v]))
-        if self.publish_decoded:
-            context['decoded'] = decoded
-        return dict(loss_pixel=self.weight * torch.stack(losses).mean())
+        return decoded
+
+    def reconstruct(self, context: dict, view: int) -> torch.Tensor:
+        """Predicted patches (B, N, p*p*3) of student view ``view``, in the space the loss compares them in: the
+        :meth:`target` patches, standardised per patch when ``norm_pix``."""
+        decoded = self.decode(context)[view]
+        if decoded is None:
+            raise ValueError(f'MAEObjective does not reconstruct student view {view}: it is unmasked or not in '
+                             f'views={self.views}')
+        return self.pixel_head(decoded[:, 1:])
+
+    def target(self, context: dict, view: int) -> torch.Tensor:
+        """Patches (B, N, p*p*3) of student view ``view`` (the normalised image), before ``norm_pix``."""
+        return patchify(context['views'][view], self._patch_size(context, view))
 
     def _patch_size(self, context: dict, view: int) -> int:
         """The view's patch side (image width over grid width), which must match the pixel head's."""
