@@ -297,3 +297,31 @@ def pipeline_views(pipeline: list) -> Optional[Tuple[List[Tuple[int, int]], List
             return ([tuple(v.shape[-2:]) for v in out['views']],
                     [tuple(v.shape[-2:]) for v in out.get('teacher_views', [])])
     return None
+
+
+def run_settings(cfg: Config) -> dict:
+    """What an ablation varies, read from a training config (W&B tags and the ablation table use it).
+
+    Returns:
+        dict: ``method`` (the config name's first field, ``detailclip_vit-...`` -> ``detailclip``; the objective
+        names joined by ``+`` for a config without such a name), ``masker`` (its type, or None), ``mask_ratio`` and
+        ``ratio_semantics`` (None without a masker), ``loss_weights`` (``{'clip': 1.0, 'ibot.cls': 1.0, ...}``: each
+        objective's ``weight`` under its name and each ``<term>_weight`` as ``<name>.<term>``, with the class defaults
+        where the config sets none) and ``seed`` (``randomness.seed``).
+    """
+    model = cfg.get('model') or {}
+    objectives = model.get('objectives') or {}
+    name = osp.basename(cfg.filename) if cfg.filename else ''
+    masker = model.get('masker')
+    weights = {}
+    for obj_name, objective in objectives.items():
+        params = accepted_arguments(_resolve(objective['type'], MODELS)) or {}
+        for arg in dict.fromkeys([*params, *objective]):
+            if arg == 'weight' or arg.endswith('_weight'):
+                label = obj_name if arg == 'weight' else f'{obj_name}.{arg[:-len("_weight")]}'
+                weights[label] = _argument(objective, arg, MODELS)
+    return dict(method=name.split('_')[0] if '_' in name else '+'.join(objectives),
+                masker=masker['type'] if masker else None,
+                mask_ratio=_argument(masker, 'ratio', MODELS) if masker else None,
+                ratio_semantics=_argument(masker, 'ratio_semantics', MODELS) if masker else None,
+                loss_weights=weights, seed=(cfg.get('randomness') or {}).get('seed'))

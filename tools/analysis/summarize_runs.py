@@ -7,25 +7,21 @@ logged training loss, and each chosen validation metric at the first validation 
 validated at start) and at the last.
 """
 import argparse
-import glob
-import json
 import os.path as osp
 import statistics
+import sys
 from typing import Dict, List, Optional
 
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, ROOT)
 
-def read_scalars(work_dir: str) -> List[dict]:
-    """The rows of the newest ``scalars.json`` under ``work_dir``."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    if not files:
-        raise FileNotFoundError(f'no */vis_data/scalars.json under {work_dir}: is it an MMEngine work dir?')
-    with open(files[-1]) as f:
-        return [json.loads(line) for line in f if line.strip()]
+from tools.analysis.runs import read_scalars, train_rows  # noqa: E402
 
 
 def summarize(rows: List[dict], metrics: List[str]) -> Dict[str, Optional[float]]:
     """Seconds per iteration, first/last loss and first/last value of each metric."""
-    train = [r for r in rows if 'loss' in r]
+    train = train_rows(rows)
     summary = dict(s_per_iter=statistics.median(r['time'] for r in train) if train else None,
                    first_loss=train[0]['loss'] if train else None, last_loss=train[-1]['loss'] if train else None,
                    iters=train[-1]['iter'] if train else 0)

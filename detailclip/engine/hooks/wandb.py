@@ -28,8 +28,8 @@ from mmengine.hooks import Hook
 from mmengine.visualization import WandbVisBackend
 from mmengine.visualization.vis_backend import force_init_env
 
-from detailclip.registry import HOOKS, MODELS, VISBACKENDS
-from detailclip.utils.config import accepted_arguments
+from detailclip.registry import HOOKS, VISBACKENDS
+from detailclip.utils.config import run_settings
 
 STEP_METRICS = ('iter', 'epoch', 'samples_seen')
 
@@ -54,30 +54,14 @@ def run_group(cfg: Config) -> Optional[str]:
 
 
 def run_tags(cfg: Config) -> List[str]:
-    """Tags from the config: the method (the config name's first field, ``{method}_{backbone}_..._{data}.py``), the
-    masker and its ratio, and every ``*weight`` argument of every objective, as set or by the objective's default,
-    e.g. ``['method:detailclip', 'masker:AttentionMask', 'mask_ratio:0.5', 'w_clip:1.0', 'w_mae:1.0',
+    """Tags from :func:`~detailclip.utils.config.run_settings`: the method, the masker and its ratio, and every loss
+    weight, e.g. ``['method:detailclip', 'masker:AttentionMask', 'mask_ratio:0.5', 'w_clip:1.0', 'w_mae:1.0',
     'w_ibot_cls:1.0', 'w_ibot_patch:1.0']``."""
-    tags = [f'method:{osp.basename(cfg.filename).split("_")[0]}'] if cfg.filename else []
-    model = cfg.get('model') or {}
-    if model.get('masker'):
-        masker = _with_defaults(model.masker)
-        tags.append(f'masker:{masker["type"]}')
-        if 'ratio' in masker:
-            tags.append(f'mask_ratio:{masker["ratio"]}')
-    for name, objective in (model.get('objectives') or {}).items():
-        for key, value in _with_defaults(objective).items():
-            if key.endswith('weight'):  # weight -> w_mae, cls_weight -> w_ibot_cls
-                tags.append(f'w_{"_".join([name, *key.split("_")[:-1]])}:{value}')
-    return tags
-
-
-def _with_defaults(part: dict) -> dict:
-    """A registered part's config completed with the defaults of the arguments it leaves out."""
-    cls = MODELS.get(part['type'])
-    params = (accepted_arguments(cls) if cls is not None else None) or {}
-    defaults = {name: p.default for name, p in params.items() if p.default is not p.empty}
-    return {**defaults, **part}
+    settings = run_settings(cfg)
+    tags = [f'method:{settings["method"]}']
+    if settings['masker']:
+        tags += [f'masker:{settings["masker"]}', f'mask_ratio:{settings["mask_ratio"]}']
+    return tags + [f'w_{label.replace(".", "_")}:{value}' for label, value in settings['loss_weights'].items()]
 
 
 @VISBACKENDS.register_module()
