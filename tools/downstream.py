@@ -24,6 +24,7 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 from detailclip.datasets.synthetic_world import ensure_world
+from detailclip.utils.checkpoint import atomic_write
 from detailclip.utils.config import load_config
 from detailclip.utils.export import export_backbone, load_backbone, save_backbone
 
@@ -47,8 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def prepare_backbone(checkpoint: str, work_dir: str, teacher: bool) -> Tuple[Optional[str], dict]:
     """Path of the backbone weights to load (None for "random") and their meta.
 
-    A training checkpoint is exported into ``work_dir/backbone.{pth,safetensors}`` (written under a per-process name
-    and renamed, so several ranks may do it at once).
+    A training checkpoint is exported into ``work_dir/backbone.{pth,safetensors}`` (atomically, so several ranks may
+    do it at once).
     """
     if checkpoint == 'random':
         return None, {}
@@ -58,10 +59,7 @@ def prepare_backbone(checkpoint: str, work_dir: str, teacher: bool) -> Tuple[Opt
     if 'encoder' in (loaded.get('meta') or {}):
         return checkpoint, loaded['meta']
     state_dict, meta = export_backbone(loaded, 'teacher' if teacher else 'student')
-    stem = osp.join(work_dir, 'backbone')
-    for tmp in save_backbone(state_dict, meta, f'{stem}.tmp{os.getpid()}'):
-        os.replace(tmp, stem + osp.splitext(tmp)[1])
-    return f'{stem}.pth', meta
+    return save_backbone(state_dict, meta, osp.join(work_dir, 'backbone'))[0], meta
 
 
 def build_config(args: argparse.Namespace) -> Tuple[Config, dict]:
@@ -109,8 +107,7 @@ def main(argv=None) -> dict:
                   backbone_meta={k: meta[k] for k in ('method', 'tower', 'iter', 'epoch') if k in meta},
                   iters=runner.iter, metrics=metrics, visualisations=vis)
     out = osp.join(runner.work_dir, 'metrics.json')
-    with open(out, 'w') as f:
-        json.dump(result, f, indent=2)
+    atomic_write(out, json.dumps(result, indent=2).encode())
     runner.logger.info(f'metrics: {json.dumps(metrics)}, written to {out}; {len(vis)} visualisations in {vis_dir}')
     return result
 

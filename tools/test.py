@@ -13,6 +13,7 @@ import os.path as osp
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 
+from detailclip.utils.checkpoint import atomic_write
 from detailclip.utils.config import load_config
 
 
@@ -37,8 +38,7 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     out = osp.join(runner.log_dir, 'metrics.json')
-    with open(out, 'w') as f:
-        json.dump(metrics, f, indent=2)
+    atomic_write(out, json.dumps(metrics, indent=2).encode())
     runner.logger.info(f'metrics written to {out}')
     return metrics
 

@@ -7,8 +7,8 @@ Pure state-dict functions (style.md 14): pick the student or EMA-teacher encoder
 entries JSON-encoded in the safetensors header). ``meta["encoder"]`` holds the keyword arguments that rebuild the
 encoder (:func:`build_encoder`), so a downstream backbone can be configured from the export alone.
 """
+import io
 import json
-import os
 import os.path as osp
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
@@ -18,6 +18,7 @@ from timm.layers import resample_abs_pos_embed, to_2tuple
 
 from detailclip.models.encoders.vit import VisionTransformer
 from detailclip.models.teacher import twin_key
+from .checkpoint import atomic_write
 from .reference import strip_prefix
 
 StateDict = Dict[str, torch.Tensor]
@@ -174,18 +175,21 @@ def export_backbone(checkpoint: Mapping, tower: str = 'student', img_size: Optio
 
 
 def save_backbone(state_dict: Mapping[str, torch.Tensor], meta: Mapping, out: str) -> Tuple[str, str]:
-    """Write ``out.pth`` (``{"state_dict", "meta"}``) and ``out.safetensors`` (meta entries as JSON strings).
+    """Write ``out.pth`` (``{"state_dict", "meta"}``) and ``out.safetensors`` (meta entries as JSON strings), each
+    atomically (:func:`~detailclip.utils.checkpoint.atomic_write`), so readers never see a partial file and several
+    ranks may write the same export at once.
 
     Returns:
         The two paths.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
     stem = out[:-len(ext)] if (ext := osp.splitext(out)[1]) in ('.pth', '.safetensors') else out
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    os.makedirs(osp.dirname(osp.abspath(stem)), exist_ok=True)
-    torch.save(dict(state_dict=tensors, meta=dict(meta)), f'{stem}.pth')
+    buffer = io.BytesIO()
+    torch.save(dict(state_dict=tensors, meta=dict(meta)), buffer)
+    atomic_write(f'{stem}.pth', buffer.getvalue())
     header = {k: json.dumps(v) for k, v in meta.items()}
-    save_file(tensors, f'{stem}.safetensors', metadata={'format': 'pt', **header})
+    atomic_write(f'{stem}.safetensors', save(tensors, metadata={'format': 'pt', **header}))
     return f'{stem}.pth', f'{stem}.safetensors'
 
 
