@@ -49,6 +49,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, ROOT)
 
+from detailclip.utils.checkpoint import atomic_write  # noqa: E402
 from detailclip.utils.config import ConfigError  # noqa: E402
 from tools import train  # noqa: E402
 from tools.analysis.runs import DONE_FILE  # noqa: E402
@@ -244,8 +245,7 @@ def run_once(command: List[str], work_dir: str, log_name: str = 'stdout.log') ->
         with open(log) as f:
             tail = ''.join(f.readlines()[-15:])
         raise RuntimeError(f'exit status {proc.returncode}; see {log}; last lines:\n{tail}')
-    with open(done, 'w') as f:
-        json.dump(dict(command=command, seconds=round(seconds, 1)), f, indent=2)
+    atomic_write(done, json.dumps(dict(command=command, seconds=round(seconds, 1)), indent=2).encode())
     return seconds
 
 
