@@ -14,5 +14,6 @@ val_evaluator = test_evaluator = _base_.image_only_val_evaluator
 optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.05))
 train_cfg = dict(max_epochs=8, val_at_start=True)
 default_hooks = dict(ema=dict(type='EMATeacherHook', momentum=0.996),
+                     freeze_last_layer=dict(type='FreezeLastLayerHook', epochs=1),
                      teacher_temp=dict(type='TeacherTempHook', cls=dict(start=0.04, end=0.07, warmup_epochs=2),
                                        patch=None))

@@ -9,5 +9,6 @@ _base_ = [
 train_dataloader = dict(dataset=dict(pipeline=_base_.multicrop_pipeline))
 optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')
 default_hooks = dict(ema=dict(type='EMATeacherHook', momentum=0.996),
+                     freeze_last_layer=dict(type='FreezeLastLayerHook', epochs=1),
                      teacher_temp=dict(type='TeacherTempHook', cls=dict(start=0.04, end=0.07, warmup_epochs=30),
                                        patch=dict(start=0.04, end=0.07, warmup_epochs=30)))

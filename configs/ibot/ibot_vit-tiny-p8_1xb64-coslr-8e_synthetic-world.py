@@ -13,4 +13,5 @@ val_dataloader = test_dataloader = _base_.image_only_val_dataloader
 val_evaluator = test_evaluator = _base_.image_only_val_evaluator
 optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.05))
 train_cfg = dict(max_epochs=8, val_at_start=True)
-default_hooks = dict(ema=dict(type='EMATeacherHook', momentum=0.996), teacher_temp=dict(type='TeacherTempHook'))
+default_hooks = dict(ema=dict(type='EMATeacherHook', momentum=0.996), teacher_temp=dict(type='TeacherTempHook'),
+                     freeze_last_layer=dict(type='FreezeLastLayerHook', epochs=1))
