@@ -10,5 +10,5 @@ _base_ = [
 ]
 model = dict(_base_.tiny_model, roi_head=dict(_base_.tiny_roi_head, bbox_head=_base_.tiny_bbox_head),
              train_cfg=dict(rpn_proposal=_base_.tiny_rpn_proposal, rcnn=dict(sampler=_base_.tiny_rcnn_sampler)))
-optim_wrapper = dict(type='OptimWrapper')
+optim_wrapper = _base_.tiny_optim_wrapper
 param_scheduler = [dict(_base_.param_scheduler[0], end=100), _base_.param_scheduler[1]]
