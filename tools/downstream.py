@@ -11,21 +11,20 @@ the first N test images into WORK_DIR/vis/; the test metrics go to WORK_DIR/metr
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 from typing import Optional, Tuple
 
 import mmcv
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 from detailclip.datasets.synthetic_world import ensure_world
 from detailclip.utils.checkpoint import atomic_write
-from detailclip.utils.config import load_config
+from detailclip.utils.config import load_config, parse_runner_args
 from detailclip.utils.export import export_backbone, load_backbone, save_backbone
 
 
@@ -37,12 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--teacher', action='store_true',
                         help='use the EMA teacher\'s encoder of a training checkpoint')
     parser.add_argument('--num-vis', type=int, default=4, help='test images to draw predictions of')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_runner_args(parser, argv)
 
 
 def prepare_backbone(checkpoint: str, work_dir: str, teacher: bool) -> Tuple[Optional[str], dict]:

@@ -7,14 +7,12 @@ JSON (fractions) under ``benchmark/`` in the run's log directory (:class:`~detai
 """
 import argparse
 import json
-import os
 import os.path as osp
 
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from detailclip.utils.checkpoint import atomic_write
-from detailclip.utils.config import load_config
+from detailclip.utils.config import load_config, parse_runner_args
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -22,12 +20,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where logs and the metrics JSON go')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_runner_args(parser, argv)
 
 
 def main(argv=None):

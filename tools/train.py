@@ -4,15 +4,14 @@
                                  [--launcher none|pytorch|slurm] [--wandb [PROJECT]]
 """
 import argparse
-import os
 import os.path as osp
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 from detailclip.engine.hooks.wandb import enable_wandb
-from detailclip.utils.config import ConfigError, load_config
+from detailclip.utils.config import ConfigError, load_config, parse_runner_args
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -23,16 +22,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='mixed precision: fp16 AMP on GPU (bf16 if the config says so), bf16 autocast on CPU')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT, or from the latest checkpoint in the work dir when no path is given')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. optim_wrapper.optimizer.lr=1e-4')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
     parser.add_argument('--wandb', nargs='?', const='detailclip', metavar='PROJECT',
                         help='also log to Weights & Biases, project PROJECT (default detailclip); WANDB_MODE=offline '
                         'works; a resumed run continues its W&B run (see detailclip/engine/hooks/wandb.py)')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_runner_args(parser, argv)
 
 
 def enable_amp(cfg: Config) -> None:

@@ -1,13 +1,15 @@
 """Loading a config the way every command-line tool does (overrides, launcher, work dir, validation)."""
+import argparse
 import collections.abc
 import difflib
 import inspect
+import os
 import os.path as osp
 import typing
 from typing import Dict, List, Literal, Optional, Tuple, Union
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.registry import Registry
 from torch import nn
 
@@ -23,6 +25,18 @@ def use_cpu_ddp(cfg: Config) -> None:
                                  find_unused_parameters=cfg.get('find_unused_parameters', False))
     if not torch.distributed.is_initialized():
         torch.distributed.init_process_group('gloo')  # env:// from torchrun / slurm's srun wrapper
+
+
+def parse_runner_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Add the options every Runner tool shares (``--cfg-options``, ``--launcher``, ``--local-rank``) to ``parser``,
+    parse ``argv`` and export ``LOCAL_RANK`` (``torch.distributed.launch`` passes the rank as an argument)."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. optim_wrapper.optimizer.lr=1e-4')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None, launcher: str = 'none',
