@@ -70,3 +70,15 @@ def test_variant_names():
     assert benchmark.variant_flags('optimized-fp32-compile-ckpt') == ['--compile', '--grad-checkpointing']
     with pytest.raises(ValueError, match='unknown variant token'):
         benchmark.variant_flags('fast')
+
+
+def test_rounds_merge_into_one_record_per_variant(optimized, capsys):
+    """Rounds of a variant: the median over every step, per-round speed-ups against the first variant's same round."""
+    rounds = [dict(optimized, step_s=s, step_s_all=[s, s + 0.2], activation_bytes=a)
+              for s, a in ((1.0, 10), (2.0, 30), (1.5, 20))]
+    merged = benchmark.merge_rounds(rounds)
+    assert merged['step_s'] == pytest.approx(1.6) and merged['round_step_s'] == [1.0, 2.0, 1.5]
+    assert merged['images_per_s'] == pytest.approx(merged['batch'] / 1.6) and merged['activation_bytes'] == 20
+    faster = benchmark.merge_rounds([dict(r, step_s=r['step_s'] / 2, label='fast') for r in rounds])
+    assert benchmark.round_speedups(faster, merged) == [2.0, 2.0, 2.0]
+    assert '| fast |' in benchmark.table([merged, faster]) and '| 2.00 2.00 2.00 |' in benchmark.table([merged, faster])

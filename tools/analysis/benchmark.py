@@ -417,29 +417,54 @@ def common_flags(args) -> List[str]:
 
 
 def run_variants(args) -> List[dict]:
-    """Each variant in a fresh process (its own RSS high-water mark); returns their records."""
+    """Each variant in a fresh process (its own RSS high-water mark), ``--rounds`` times interleaved (variant order
+    repeated), so slow drifts of a shared machine hit every variant alike; returns one merged record per variant."""
     common = common_flags(args)
-    records = []
+    runs = defaultdict(list)
     with tempfile.TemporaryDirectory() as tmp:
-        for variant in args.variants:
-            out = osp.join(tmp, f'{variant}.json')
-            cmd = [sys.executable, osp.abspath(__file__), *common, *variant_flags(variant), '--label', variant,
-                   '--json', out]
-            print(f'== {variant}', file=sys.stderr, flush=True)
-            subprocess.run(cmd, check=True, stdout=sys.stderr)
-            with open(out) as f:
-                records.append(json.load(f))
-    return records
+        for round_ in range(args.rounds):
+            for variant in args.variants:
+                out = osp.join(tmp, f'{variant}-{round_}.json')
+                cmd = [sys.executable, osp.abspath(__file__), *common, *variant_flags(variant), '--label', variant,
+                       '--json', out]
+                print(f'== {variant} (round {round_ + 1}/{args.rounds})', file=sys.stderr, flush=True)
+                subprocess.run(cmd, check=True, stdout=sys.stderr)
+                with open(out) as f:
+                    runs[variant].append(json.load(f))
+    return [merge_rounds(runs[v]) for v in args.variants]
+
+
+def merge_rounds(records: List[dict]) -> dict:
+    """One record from rounds of the same variant: the median over every timed step of every round, the rounds'
+    medians in ``round_step_s``, the median peak and activation memory."""
+    merged = dict(records[0])
+    times = [t for r in records for t in r['step_s_all']]
+    step = statistics.median(times)
+    merged.update(step_s=step, step_s_all=times, round_step_s=[r['step_s'] for r in records],
+                  images_per_s=merged['batch'] / step, flops_per_s=merged['flops'] / step,
+                  utilisation=merged['flops'] / step / max(r['peak_flops'] for r in records),
+                  peak_flops=max(r['peak_flops'] for r in records))
+    for key in ('peak_bytes', 'activation_bytes'):
+        merged[key] = statistics.median(r[key] for r in records)
+    if merged['breakdown']:
+        merged['breakdown'] = {s: statistics.median(r['breakdown'][s] for r in records) for s in merged['breakdown']}
+    return merged
+
+
+def round_speedups(record: dict, ref: dict) -> List[float]:
+    """Per-round speed-up of ``record`` over ``ref`` (rounds run back to back: the ratio within each round)."""
+    return [a / b for a, b in zip(ref.get('round_step_s', []), record.get('round_step_s', []))]
 
 
 def table(records: List[dict]) -> str:
     """Markdown table of the records, ratios against the first one, then the stage breakdown."""
     ref = records[0]
-    rows = ['| variant | s/step | img/s | speed-up | peak mem GB | activations GB | act. ratio | GFLOP/step | '
-            'TFLOP/s | util. |', '|---|---|---|---|---|---|---|---|---|---|']
+    rows = ['| variant | s/step | img/s | speed-up | per round | peak mem GB | activations GB | act. ratio | '
+            'GFLOP/step | TFLOP/s | util. |', '|---|---|---|---|---|---|---|---|---|---|---|']
     for r in records:
+        per_round = ' '.join(f'{x:.2f}' for x in round_speedups(r, ref)) or '-'
         rows.append(f'| {r["label"]} | {r["step_s"]:.3f} | {r["images_per_s"]:.2f} | '
-                    f'{r["images_per_s"] / ref["images_per_s"]:.2f}x | {r["peak_bytes"] / 1e9:.2f} | '
+                    f'{r["images_per_s"] / ref["images_per_s"]:.2f}x | {per_round} | {r["peak_bytes"] / 1e9:.2f} | '
                     f'{r["activation_bytes"] / 1e9:.2f} | {r["activation_bytes"] / ref["activation_bytes"]:.2f} | '
                     f'{r["flops"] / 1e9:.0f} | {r["flops_per_s"] / 1e12:.3f} | {100 * r["utilisation"]:.1f} % |')
     stages = [s for s in STAGES if any(s in r['breakdown'] for r in records)]
@@ -482,6 +507,8 @@ def parse_args(argv: List[str]):
     parser.add_argument('--label', help='row name (default: from the config and flags)')
     parser.add_argument('--json', help='write the record(s) here')
     parser.add_argument('--variants', nargs='+', help='run these variants, one process each, and tabulate them')
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='with --variants: run the whole list this many times, interleaved, and merge')
     parser.add_argument('--report', nargs='+', metavar='JSON', help='tabulate saved records instead of running')
     args = parser.parse_args(argv)
     if not args.report and not args.config:

@@ -12,6 +12,7 @@ import torch.utils.checkpoint
 from torch import nn
 
 from detailclip.registry import MODELS
+from ..attention import attention
 from .vit import autocast_input, recompute_in_backward
 
 
@@ -63,7 +64,7 @@ class CausalSelfAttention(nn.Module):
         B, L, W = x.shape
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
         q, k, v = qkv.reshape(B, L, 3, self.heads, W // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        out = attention(q, k, v, is_causal=True)
         return self.out_proj(out.transpose(1, 2).reshape(B, L, W))
 
 

@@ -21,7 +21,6 @@ from functools import partial
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 import torch.utils.checkpoint
 from timm.layers import Mlp, maybe_add_mask, resample_abs_pos_embed, resolve_self_attn_mask, to_2tuple
 from timm.models.vision_transformer import Attention, Block
@@ -29,6 +28,7 @@ from timm.models.vision_transformer import VisionTransformer as TimmVisionTransf
 from torch import nn
 
 from detailclip.registry import MODELS
+from ..attention import attention
 
 Size2 = Union[int, Sequence[int]]
 ATTN_IMPLS = ('sdpa', 'manual')
@@ -51,9 +51,9 @@ class CLSAttention(Attention):
     """timm ``Attention`` that can also return the CLS query's attention probabilities.
 
     With timm's ``fused_attn`` flag on (``attn_impl='sdpa'``, the default) the output comes from
-    ``F.scaled_dot_product_attention`` and the CLS row is a separate ``(B, heads, 1, T)`` product, so the score costs
-    O(T) per head instead of O(T^2). With it off (``'manual'``) softmax(q k^T) ``(B, heads, T, T)`` is materialised,
-    as timm's unfused path does, and the CLS row is read from it.
+    :func:`~detailclip.models.attention.attention` (``F.scaled_dot_product_attention``) and the CLS row is a separate
+    ``(B, heads, 1, T)`` product, so the score costs O(T) per head instead of O(T^2). With it off (``'manual'``)
+    softmax(q k^T) ``(B, heads, T, T)`` is materialised, as timm's unfused path does, and the CLS row is read from it.
     """
 
     def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False,
@@ -81,7 +81,7 @@ class CLSAttention(Attention):
         q, k, v = qkv.unbind(0)
         q, k = self.q_norm(q), self.k_norm(k)
         if self.fused_attn:
-            out, attn = F.scaled_dot_product_attention(
+            out, attn = attention(
                 q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop.p if self.training else 0.,
                 is_causal=is_causal), None
         else:
