@@ -86,6 +86,16 @@ def save_visualisations(runner: Runner, num: int, out_dir: str) -> list:
     return paths
 
 
+def no_detection_metrics(evaluator: dict) -> dict:
+    """What mmdet's ``CocoMetric`` leaves out when the model detected nothing (it logs that the results are empty and
+    returns no metric): AP 0 for each of its metric types, as COCO scores an empty result set."""
+    if evaluator.get('type') != 'CocoMetric':
+        return {}
+    types = evaluator.get('metric', 'bbox')
+    return {f'coco/{t}_mAP{s}': 0.0 for t in ([types] if isinstance(types, str) else types)
+            for s in ('', '_50', '_75', '_s', '_m', '_l')}
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg, meta = build_config(args)
@@ -93,13 +103,15 @@ def main(argv=None) -> dict:
     runner.train()
     # numpy float32 -> JSON numbers, without the float32 digits (14.289999961853027)
     metrics = {k: round(v.item(), 4) if hasattr(v, 'item') else v for k, v in runner.test().items()}
+    empty = {} if metrics else no_detection_metrics(cfg.test_evaluator)
+    metrics = metrics or empty
     if not is_main_process():
         return metrics
     vis_dir = osp.join(runner.work_dir, 'vis')
     vis = save_visualisations(runner, args.num_vis, vis_dir)
     result = dict(config=args.config, checkpoint=args.checkpoint, backbone=cfg.model.backbone.pretrained,
                   backbone_meta={k: meta[k] for k in ('method', 'tower', 'iter', 'epoch') if k in meta},
-                  iters=runner.iter, metrics=metrics, visualisations=vis)
+                  iters=runner.iter, metrics=metrics, no_detections=bool(empty), visualisations=vis)
     out = osp.join(runner.work_dir, 'metrics.json')
     atomic_write(out, json.dumps(result, indent=2).encode())
     runner.logger.info(f'metrics: {json.dumps(metrics)}, written to {out}; {len(vis)} visualisations in {vis_dir}')

@@ -68,6 +68,7 @@ def test_variant_names():
     assert benchmark.variant_flags('naive-bf16-b16-s160') == ['--naive', '--amp', '--batch', '16', '--img-size',
                                                               '160']
     assert benchmark.variant_flags('optimized-fp32-compile-ckpt') == ['--compile', '--grad-checkpointing']
+    assert benchmark.variant_flags('bf16-compile-mem0.8') == ['--amp', '--compile', '--memory-budget', '0.8']
     with pytest.raises(ValueError, match='unknown variant token'):
         benchmark.variant_flags('fast')
 

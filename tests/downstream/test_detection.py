@@ -188,6 +188,17 @@ def test_pretrain_export_and_detect(tiny_world, tmp_path):
         assert json.load(f) == result
     metrics = result['metrics']
     assert 0 <= metrics['coco/bbox_mAP'] <= 1 and 0 <= metrics['coco/segm_mAP'] <= 1 and result['iters'] == 2
+    assert not result['no_detections'] or not any(metrics.values())  # AP 0 when nothing was detected
     assert result['backbone_meta'] == dict(method='clip', tower='student', iter=2, epoch=0)
     assert result['backbone'] == str(work_dir / 'backbone.pth') and (work_dir / 'backbone.safetensors').exists()
     assert len(result['visualisations']) == 2 and all(osp.getsize(p) > 0 for p in result['visualisations'])
+
+
+def test_no_detections_score_zero_ap():
+    """mmdet's CocoMetric returns no metric when nothing was detected; metrics.json then has AP 0, flagged."""
+    from tools.downstream import no_detection_metrics
+    metrics = no_detection_metrics(dict(type='CocoMetric', metric=['bbox', 'segm']))
+    assert metrics['coco/bbox_mAP'] == metrics['coco/segm_mAP_50'] == 0.0 and len(metrics) == 12
+    assert list(no_detection_metrics(dict(type='CocoMetric'))) == [f'coco/bbox_mAP{s}' for s in
+                                                                    ('', '_50', '_75', '_s', '_m', '_l')]
+    assert no_detection_metrics(dict(type='IoUMetric')) == {}

@@ -66,6 +66,7 @@ if ROOT not in sys.path:
 from detailclip.models.encoders.text import ResidualAttentionBlock  # noqa: E402
 from detailclip.models.encoders.vit import CLSAttentionBlock, VisionTransformer, set_attn_impl  # noqa: E402
 from detailclip.models.heads.mae_decoder import MAEDecoder  # noqa: E402
+from detailclip.models.heads.ibot_head import IBOTHead  # noqa: E402
 from detailclip.models.objectives.ibot import IBOTObjective  # noqa: E402
 from detailclip.models.teacher import EMATeacher  # noqa: E402
 from detailclip.registry import MODELS  # noqa: E402
@@ -175,11 +176,17 @@ def build_wrapper(cfg: Config, model: nn.Module, naive: bool, amp: bool, device:
     return build_optim_wrapper(model, naive_optimizer(wrapper) if naive else wrapper)
 
 
-def compile_blocks(model: nn.Module) -> None:
-    """Regional ``torch.compile``: every transformer block (encoders, their EMA copies, decoder) compiled in place."""
+def compile_blocks(model: nn.Module, memory_budget: Optional[float] = None) -> None:
+    """Regional ``torch.compile``: every transformer block (encoders, their EMA copies, decoder) and every iBOT/DINO
+    head compiled in place. ``memory_budget`` in (0, 1] lets the partitioner of each compiled region keep that
+    fraction of the activations it would keep by default and recompute the rest in backward
+    (``torch._functorch.config.activation_memory_budget``)."""
     from timm.models.vision_transformer import Block
+    if memory_budget is not None:
+        import torch._functorch.config
+        torch._functorch.config.activation_memory_budget = memory_budget
     for module in model.modules():
-        if isinstance(module, (Block, ResidualAttentionBlock)):
+        if isinstance(module, (Block, ResidualAttentionBlock, IBOTHead)):
             module.compile()
 
 
@@ -331,7 +338,7 @@ def run(args) -> dict:
     with flop_counter.FlopCounterMode(display=False) as counter:
         train_step(model, wrapper, data)  # the first warm-up step
     if args.compile:
-        compile_blocks(model)
+        compile_blocks(model, args.memory_budget)
     for _ in range(max(args.warmup - 1, 0) + (1 if args.compile else 0)):
         train_step(model, wrapper, data)
     timer.pop_totals()
@@ -356,7 +363,8 @@ def _record(args, cfg, model, wrapper, data, times, stages, flops, peak_flops, b
     return dict(
         label=args.label or _default_label(args), config=osp.basename(args.config), batch=args.batch,
         views=len(views), img_size=views[0][0].shape[-1], precision='bf16 autocast' if args.amp else 'fp32',
-        naive=args.naive, compile=args.compile, grad_checkpointing=args.grad_checkpointing, device=device_name(args),
+        naive=args.naive, compile=args.compile, memory_budget=args.memory_budget,
+        grad_checkpointing=args.grad_checkpointing, device=device_name(args),
         threads=torch.get_num_threads(), torch=torch.__version__, steps=args.steps, warmup=args.warmup,
         step_s=step, step_s_all=times, images_per_s=args.batch / step, flops=flops, flops_per_s=flops / step,
         peak_flops=peak_flops, utilisation=flops / step / peak_flops,
@@ -380,6 +388,7 @@ def _default_label(args) -> str:
              'bf16' if args.amp else 'fp32', f'b{args.batch}']
     parts += [f's{args.img_size}'] if args.img_size else []
     parts += ['compile'] if args.compile else []
+    parts += [f'mem{args.memory_budget:g}'] if args.compile and args.memory_budget is not None else []
     parts += ['ckpt'] if args.grad_checkpointing else []
     return '-'.join(parts)
 
@@ -388,26 +397,36 @@ def _default_label(args) -> str:
 VARIANT_FLAGS: Dict[str, Callable[[str], List[str]]] = {
     'optimized': lambda t: [], 'fp32': lambda t: [], 'naive': lambda t: ['--naive'], 'bf16': lambda t: ['--amp'],
     'compile': lambda t: ['--compile'], 'ckpt': lambda t: ['--grad-checkpointing'],
-    'b': lambda t: ['--batch', t[1:]], 's': lambda t: ['--img-size', t[1:]]}
+    'b': lambda t: ['--batch', t[1:]], 's': lambda t: ['--img-size', t[1:]],
+    'mem': lambda t: ['--memory-budget', t[3:]]}
 
 
 def variant_flags(variant: str) -> List[str]:
     """Command-line flags of a variant name such as ``naive-bf16-b16``."""
     flags = []
     for token in variant.split('-'):
-        key = token if token in VARIANT_FLAGS else token[:1] if token[1:].isdigit() else None
+        key = token if token in VARIANT_FLAGS else token[:1] if token[1:].isdigit() else \
+            'mem' if token.startswith('mem') and _is_number(token[3:]) else None
         if key not in VARIANT_FLAGS:
             raise ValueError(f'unknown variant token {token!r} in {variant!r}: use optimized, naive, fp32, bf16, '
-                             f'compile, ckpt, b<batch>, s<image size>')
+                             f'compile, ckpt, b<batch>, s<image size>, mem<compile memory budget>')
         flags += VARIANT_FLAGS[key](token)
     return flags
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def common_flags(args) -> List[str]:
     """The command line of ``args`` without ``--variants``, ``--label`` and ``--json`` (each variant adds its own)."""
     flags = [args.config, '--batch', str(args.batch), '--steps', str(args.steps), '--warmup', str(args.warmup),
              '--device', args.device]
-    for name in ('img_size', 'views', 'threads'):
+    for name in ('img_size', 'views', 'threads', 'memory_budget'):
         if getattr(args, name):
             flags += ['--' + name.replace('_', '-'), str(getattr(args, name))]
     for name in ('amp', 'compile', 'naive', 'grad_checkpointing', 'no_breakdown'):
@@ -496,7 +515,9 @@ def parse_args(argv: List[str]):
     parser.add_argument('--steps', type=int, default=5, help='timed steps (median)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps first (the first also counts FLOPs)')
     parser.add_argument('--amp', action='store_true', help='bf16 autocast (AutocastOptimWrapper)')
-    parser.add_argument('--compile', action='store_true', help='torch.compile every transformer block')
+    parser.add_argument('--compile', action='store_true', help='torch.compile every transformer block and head')
+    parser.add_argument('--memory-budget', type=float,
+                        help='with --compile: fraction of the default saved activations the compiled regions keep')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--naive', action='store_true', help="the reference's straightforward way (set_naive)")
     parser.add_argument('--grad-checkpointing', action='store_true', help='checkpoint the encoders\' blocks')
