@@ -1,6 +1,8 @@
 # Tiny iBOT on the synthetic world's pretraining images: multi-crop (strong colour jitter: see `multicrop_pipeline`),
 # block masking with a mask token. Against collapse as in the tiny DINO: BatchNorm in the head's MLP (batch statistics
-# in the teacher too; the head then runs on every patch position, `patch_positions='all'`) and teacher momentum 0.99.
+# in the teacher too; the head then runs on every patch position, `patch_positions='all'`), teacher momentum 0.99 and
+# constant teacher temperatures 0.04 (with the patch temperature rising to 0.07 after epoch 0, the 8-epoch run ended
+# at kNN 10.9 %, below its 15.9 % at initialisation).
 # kNN is reported for the student and the EMA teacher (iBOT evaluates the teacher).
 _base_ = [
     '../_base_/models/ibot_vit-base-p16.py',
@@ -17,5 +19,7 @@ val_dataloader = test_dataloader = _base_.image_only_val_dataloader
 val_evaluator = test_evaluator = [dict(_base_.knn, tower='both')]
 optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.05))
 train_cfg = dict(max_epochs=8, val_at_start=True)
-default_hooks = dict(ema=dict(type='EMATeacherHook', momentum=0.99), teacher_temp=dict(type='TeacherTempHook'),
+default_hooks = dict(ema=dict(type='EMATeacherHook', momentum=0.99),
+                     teacher_temp=dict(type='TeacherTempHook', cls=dict(start=0.04, end=0.04, warmup_epochs=0),
+                                       patch=dict(start=0.04, end=0.04, warmup_epochs=0)),
                      freeze_last_layer=dict(type='FreezeLastLayerHook', epochs=1))
