@@ -37,7 +37,7 @@ def attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor] = Non
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal)
 
 
-def attention_probs(q: Tensor, k: Tensor, is_causal: bool) -> Tensor:
+def _attention_probs(q: Tensor, k: Tensor, is_causal: bool) -> Tensor:
     """softmax(q k^T / sqrt(hd)) (B, heads, T, T) in fp32 from a matmul in the dtype of q (masked when causal)."""
     logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
     if is_causal:
@@ -60,7 +60,7 @@ class _MatmulBackwardAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         q, k, v = ctx.saved_tensors
-        probs = attention_probs(q, k, ctx.is_causal)  # (B, h, T, T) fp32
+        probs = _attention_probs(q, k, ctx.is_causal)  # (B, h, T, T) fp32
         grad_out = grad_out.to(v.dtype)
         grad_v = probs.to(v.dtype).transpose(-2, -1) @ grad_out
         grad_probs = grad_out @ v.transpose(-2, -1)

@@ -405,8 +405,7 @@ def variant_flags(variant: str) -> List[str]:
     """Command-line flags of a variant name such as ``naive-bf16-b16``."""
     flags = []
     for token in variant.split('-'):
-        key = token if token in VARIANT_FLAGS else token[:1] if token[1:].isdigit() else \
-            'mem' if token.startswith('mem') and _is_number(token[3:]) else None
+        key = _variant_key(token)
         if key not in VARIANT_FLAGS:
             raise ValueError(f'unknown variant token {token!r} in {variant!r}: use optimized, naive, fp32, bf16, '
                              f'compile, ckpt, b<batch>, s<image size>, mem<compile memory budget>')
@@ -414,12 +413,16 @@ def variant_flags(variant: str) -> List[str]:
     return flags
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _variant_key(token: str) -> Optional[str]:
+    """The :data:`VARIANT_FLAGS` key of a token: itself, or its prefix before an integer (``b16`` -> ``b``) or,
+    for ``mem``, before a number (``mem0.8``)."""
+    if token in VARIANT_FLAGS:
+        return token
+    if token[:1] in ('b', 's') and token[1:].isdigit():
+        return token[:1]
+    if token.startswith('mem') and token[3:].replace('.', '', 1).isdigit():
+        return 'mem'
+    return None
 
 
 def common_flags(args) -> List[str]:
@@ -458,11 +461,10 @@ def merge_rounds(records: List[dict]) -> dict:
     medians in ``round_step_s``, the median peak and activation memory."""
     merged = dict(records[0])
     times = [t for r in records for t in r['step_s_all']]
-    step = statistics.median(times)
-    merged.update(step_s=step, step_s_all=times, round_step_s=[r['step_s'] for r in records],
-                  images_per_s=merged['batch'] / step, flops_per_s=merged['flops'] / step,
-                  utilisation=merged['flops'] / step / max(r['peak_flops'] for r in records),
-                  peak_flops=max(r['peak_flops'] for r in records))
+    step, peak_flops = statistics.median(times), max(r['peak_flops'] for r in records)
+    merged.update(step_s=step, step_s_all=times, rounds=len(records), round_step_s=[r['step_s'] for r in records],
+                  images_per_s=merged['batch'] / step, flops_per_s=merged['flops'] / step, peak_flops=peak_flops,
+                  utilisation=merged['flops'] / step / peak_flops)
     for key in ('peak_bytes', 'activation_bytes'):
         merged[key] = statistics.median(r[key] for r in records)
     if merged['breakdown']:
@@ -502,8 +504,9 @@ def describe(records: List[dict]) -> str:
     r = records[0]
     shared = [f'{r["device"]}, torch {r["torch"]}, {r["threads"]} threads']
     for key, text in (('config', '{}'), ('batch', 'batch {}'), ('img_size', '{} px views'),
-                      ('steps', 'median of {} steps'), ('warmup', 'after {} warm-up steps')):
-        if all(other[key] == r[key] for other in records):
+                      ('steps', 'median of {} steps'), ('rounds', 'in each of {} rounds'),
+                      ('warmup', 'after {} warm-up steps')):
+        if key in r and all(other.get(key) == r[key] for other in records):
             shared.append(text.format(r[key]))
     return '; '.join(shared)
 
