@@ -10,9 +10,10 @@ from typing import Dict, List, Literal, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.registry import Registry
+from mmengine.registry import DefaultScope, Registry
 from torch import nn
 
+from detailclip.datasets.transforms.views import transform_class
 from detailclip.registry import DATASETS, HOOKS, MODELS, TRANSFORMS
 
 
@@ -74,6 +75,14 @@ def validate_config(cfg: Config) -> None:
     model = cfg.get('model')
     if not isinstance(model, dict) or 'objectives' not in model:
         return
+    # Names resolve in the config's scope, whatever scope an earlier Runner (e.g. mmseg's) left as the default.
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'detailclip'):
+        problems = _config_problems(cfg, model)
+    if problems:
+        raise ConfigError(f'{len(problems)} problem(s) in the config:\n  - ' + '\n  - '.join(problems))
+
+
+def _config_problems(cfg: Config, model: dict) -> List[str]:
     problems = check_arguments(model, 'model', MODELS)
     for name, hook in (cfg.get('default_hooks') or {}).items():
         problems += check_arguments(hook, f'default_hooks.{name}', HOOKS)
@@ -83,8 +92,7 @@ def validate_config(cfg: Config) -> None:
     problems += _check_masker(model.get('masker'))
     if dataset and isinstance(dataset.get('pipeline'), list) and not problems:
         problems += _check_views(model, dataset['pipeline'])
-    if problems:
-        raise ConfigError(f'{len(problems)} problem(s) in the config:\n  - ' + '\n  - '.join(problems))
+    return problems
 
 
 def check_arguments(cfg, key: str, registry: Registry) -> List[str]:
@@ -129,6 +137,11 @@ def _resolve(type_, registry: Registry):
         return type_
     if '.' in type_ and not type_.startswith(f'{registry.scope}.'):
         return None  # another library's scope
+    if registry is TRANSFORMS:  # as the views build them: our own transforms, then torchvision's
+        try:
+            return transform_class(type_)
+        except KeyError:
+            return None
     return registry.get(type_)
 
 
@@ -302,7 +315,8 @@ def pipeline_views(pipeline: list) -> Optional[Tuple[List[Tuple[int, int]], List
     loader, the tokenizer) fail on the blank input and are passed over."""
     from PIL import Image
     for transform_cfg in pipeline:
-        transform = TRANSFORMS.build(transform_cfg)
+        with DefaultScope.overwrite_default_scope(TRANSFORMS.scope):
+            transform = TRANSFORMS.build(transform_cfg)
         try:
             out = transform({'img': Image.new('RGB', (256, 256))})
         except (KeyError, TypeError, AttributeError):

@@ -116,3 +116,12 @@ def test_train_tool_fails_before_touching_data(tmp_path):
     with pytest.raises(ConfigError, match="did you mean 'masker'"):
         train_tool.build_config(args)
     assert not root.exists() and not (tmp_path / 'run').exists()
+
+
+def test_names_resolve_in_the_config_scope_whatever_the_default_scope():
+    """After an mmseg Runner the default scope is mmseg, where RandomApply is mmcv's (it takes prob, not p); the
+    check still resolves the config's names in its own scope (as the build does)."""
+    import mmseg.datasets  # noqa: F401  (registers mmcv's and mmseg's transforms)
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        validate_config(Config.fromfile(IBOT))

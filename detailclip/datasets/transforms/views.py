@@ -27,10 +27,10 @@ def build_transform(cfg: dict) -> v2.Transform:
         cfg['transforms'] = [build_transform(step) for step in cfg['transforms']]
     if isinstance(cfg.get('interpolation'), str):
         cfg['interpolation'] = InterpolationMode(cfg['interpolation'])
-    return _transform_class(name)(**cfg)
+    return transform_class(name)(**cfg)
 
 
-def _transform_class(name: str) -> type:
+def transform_class(name: str) -> type:
     """Our registry's own entries only (not MMEngine's parent registry, where downstream packages register
     same-named transforms), then torchvision v2's transform classes."""
     if name in TRANSFORMS.module_dict:
