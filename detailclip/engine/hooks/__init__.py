@@ -11,7 +11,6 @@ from .visualization import PretrainVisualizationHook
 from .wandb import ResumableWandbVisBackend, WandbRunHook, enable_wandb
 
 __all__ = ['AtomicCheckpointHook', 'EMATeacherHook', 'FaultInjectionHook', 'FiniteLossHook', 'FreezeLastLayerHook',
-           'IterationSeedHook',
-           'LogitScaleClampHook', 'NonFiniteLossError', 'PretrainVisualizationHook', 'ResumableWandbVisBackend',
-           'SkippedSamplesHook', 'TeacherTempHook', 'WandbRunHook', 'WeightsOnlyCheckpointHook', 'cosine_momentum',
-           'enable_wandb', 'iteration_seed']
+           'IterationSeedHook', 'LogitScaleClampHook', 'NonFiniteLossError', 'PretrainVisualizationHook',
+           'ResumableWandbVisBackend', 'SkippedSamplesHook', 'TeacherTempHook', 'WandbRunHook',
+           'WeightsOnlyCheckpointHook', 'cosine_momentum', 'enable_wandb', 'iteration_seed']
