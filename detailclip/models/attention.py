@@ -37,9 +37,19 @@ def attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor] = Non
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal)
 
 
-def _attention_probs(q: Tensor, k: Tensor, is_causal: bool) -> Tensor:
-    """softmax(q k^T / sqrt(hd)) (B, heads, T, T) in fp32 from a matmul in the dtype of q (masked when causal)."""
-    logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
+def attention_probs(q: Tensor, k: Tensor, is_causal: bool = False) -> Tensor:
+    """softmax(q k^T / sqrt(hd)) in fp32 from a matmul in the dtype of q, whatever autocast says.
+
+    Args:
+        q (Tensor): Queries (B, heads, Tq, hd); Tq may be 1 (the CLS row).
+        k (Tensor): Keys (B, heads, T, hd).
+        is_causal (bool): Mask keys after each query (Tq == T).
+
+    Returns:
+        Tensor: Probabilities (B, heads, Tq, T) in fp32.
+    """
+    with torch.autocast(device_type=q.device.type, enabled=False):
+        logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
     if is_causal:
         above = torch.ones(logits.shape[-2:], dtype=torch.bool, device=q.device).triu_(1)
         logits = logits.masked_fill(above, float('-inf'))
@@ -60,7 +70,7 @@ class _MatmulBackwardAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         q, k, v = ctx.saved_tensors
-        probs = _attention_probs(q, k, ctx.is_causal)  # (B, h, T, T) fp32
+        probs = attention_probs(q, k, ctx.is_causal)  # (B, h, T, T) fp32
         grad_out = grad_out.to(v.dtype)
         grad_v = probs.to(v.dtype).transpose(-2, -1) @ grad_out
         grad_probs = grad_out @ v.transpose(-2, -1)

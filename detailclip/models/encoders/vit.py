@@ -28,7 +28,7 @@ from timm.models.vision_transformer import VisionTransformer as TimmVisionTransf
 from torch import nn
 
 from detailclip.registry import MODELS
-from ..attention import attention
+from ..attention import attention, attention_probs
 
 Size2 = Union[int, Sequence[int]]
 ATTN_IMPLS = ('sdpa', 'manual')
@@ -87,11 +87,11 @@ class CLSAttention(Attention):
         else:
             out, attn = self._manual_attention(q, k, v, attn_mask, is_causal)
         out = self._project(out.transpose(1, 2).reshape(B, T, -1), gate)
-        if return_attn:
-            return out, self._attention_probs(q, k) if attn is None else attn.float()
-        if return_cls_attn:
-            return out, self._cls_attention(q, k) if attn is None else attn[:, :, 0].float()
-        return out
+        if not (return_attn or return_cls_attn):
+            return out
+        if attn is None:  # fused path: the rows asked for, in fp32 so that autocast does not bias the score
+            attn = attention_probs((q if return_attn else q[:, :, :1]).float(), k.float())
+        return out, (attn if return_attn else attn[:, :, 0]).float()
 
     def _manual_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: Optional[torch.Tensor],
                           is_causal: bool) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -117,25 +117,6 @@ class CLSAttention(Attention):
         if gate is not None:
             x = x * gate
         return self.proj_drop(self.proj(x))
-
-    def _cls_attention(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        """Softmax of the CLS query against all keys.
-
-        Args:
-            q: Queries ``(B, heads, T, hd)``.
-            k: Keys ``(B, heads, T, hd)``.
-
-        Returns:
-            Probabilities ``(B, heads, T)`` in fp32 (softmax taken in fp32 so autocast does not bias the score).
-        """
-        with torch.autocast(device_type=q.device.type, enabled=False):
-            logits = (q[:, :, :1].float() * self.scale) @ k.float().transpose(-2, -1)
-            return logits.softmax(dim=-1).squeeze(2)
-
-    def _attention_probs(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        """Full softmax(q k^T / sqrt(hd)) ``(B, heads, T, T)`` in fp32, beside the fused output."""
-        with torch.autocast(device_type=q.device.type, enabled=False):
-            return ((q.float() * self.scale) @ k.float().transpose(-2, -1)).softmax(dim=-1)
 
 
 @contextmanager
