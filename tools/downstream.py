@@ -32,7 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Downstream fine-tuning of a pretrained image encoder')
     parser.add_argument('config', help='mmseg/mmdet config with a ViTBackbone')
     parser.add_argument('checkpoint', help='training checkpoint, exported backbone, or "random"')
-    parser.add_argument('--work-dir', help='logs, checkpoints, visualisations and metrics.json')
+    parser.add_argument('--work-dir', help='logs, checkpoints, visualisations and metrics.json (default: '
+                        'work_dirs/<seg|det>/<config name>/<checkpoint folder>_<checkpoint name>, or .../random)')
     parser.add_argument('--teacher', action='store_true',
                         help='use the EMA teacher\'s encoder of a training checkpoint')
     parser.add_argument('--num-vis', type=int, default=4, help='test images to draw predictions of')
@@ -56,9 +57,18 @@ def prepare_backbone(checkpoint: str, work_dir: str, teacher: bool) -> Tuple[Opt
     return save_backbone(state_dict, meta, osp.join(work_dir, 'backbone'))[0], meta
 
 
+def default_work_dir(config: str, checkpoint: str) -> str:
+    """``work_dirs/<seg|det>/<config name>/<checkpoint folder>_<checkpoint name>`` (``.../random`` without one)."""
+    task = {'mmseg': 'seg', 'mmdet': 'det'}.get(Config.fromfile(config).get('default_scope'), 'downstream')
+    run = 'random' if checkpoint == 'random' else \
+        f'{osp.basename(osp.dirname(osp.abspath(checkpoint)))}_{osp.splitext(osp.basename(checkpoint))[0]}'
+    return osp.join('work_dirs', task, osp.splitext(osp.basename(config))[0], run)
+
+
 def build_config(args: argparse.Namespace) -> Tuple[Config, dict]:
     """The config with the backbone weights set, and the backbone's meta."""
-    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    work_dir = args.work_dir or default_work_dir(args.config, args.checkpoint)
+    cfg = load_config(args.config, args.cfg_options, args.launcher, work_dir)
     if cfg.model.backbone.get('type') != 'ViTBackbone':
         raise ValueError(f'{args.config}: model.backbone must be a ViTBackbone (custom_imports=dict(imports='
                          f'[\'downstream\'])), got {cfg.model.backbone.get("type")!r}')

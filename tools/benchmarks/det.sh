@@ -11,7 +11,7 @@ if [[ $# -lt 1 ]]; then
     sed -n 2,8p "$0"
     exit 1
 fi
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$(dirname "$0")/downstream_args.sh"
 CKPT=$1
 shift
 CONFIG=$ROOT/downstream/detection/configs/detailclip-vit-tiny-p8_mask-rcnn_fpn_1xb4-ms-1x_synthetic-world-128x128.py
@@ -19,16 +19,4 @@ if [[ $# -gt 0 && $1 != -* ]]; then
     CONFIG=$1
     shift
 fi
-if [[ $CKPT == random ]]; then
-    run=random
-else
-    run=$(basename "$(dirname "$CKPT")")_$(basename "${CKPT%.*}")
-fi
-WORK_DIR=work_dirs/det/$(basename "${CONFIG%.py}")/$run
-if [[ $# -gt 0 && $1 != -* ]]; then
-    WORK_DIR=$1
-    shift
-fi
-PY=${PYTHON:-$ROOT/.venv/bin/python}
-[[ -x $PY ]] || PY=python
-exec "$PY" "$ROOT/tools/downstream.py" "$CONFIG" "$CKPT" --work-dir "$WORK_DIR" "$@"
+run_downstream "$CKPT" "$CONFIG" "$@"

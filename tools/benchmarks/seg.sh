@@ -9,20 +9,5 @@ if [[ $# -lt 2 ]]; then
     sed -n 2,6p "$0"
     exit 1
 fi
-CKPT=$1
-CONFIG=$2
-shift 2
-if [[ $CKPT == random ]]; then
-    run=random
-else
-    run=$(basename "$(dirname "$CKPT")")_$(basename "${CKPT%.*}")
-fi
-WORK_DIR=work_dirs/seg/$(basename "${CONFIG%.py}")/$run
-if [[ $# -gt 0 && $1 != -* ]]; then
-    WORK_DIR=$1
-    shift
-fi
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-PY=${PYTHON:-$ROOT/.venv/bin/python}
-[[ -x $PY ]] || PY=python
-exec "$PY" "$ROOT/tools/downstream.py" "$CONFIG" "$CKPT" --work-dir "$WORK_DIR" "$@"
+source "$(dirname "$0")/downstream_args.sh"
+run_downstream "$@"
