@@ -271,6 +271,33 @@ def test_no_patch_term_and_shape_errors():
         loss_fn(s_cls, None, _randn(3, 3, K, gen=gen), None, None)
 
 
+def test_patch_loss_from_masked_teacher_logits_and_their_mean():
+    """Teacher logits at the masked positions with their mean over every position: the loss and the centres of the
+    full (P, B, N, K2) teacher logits; without the mean, or with mismatched rows, a clear error."""
+    gen = torch.Generator().manual_seed(7)
+    s_cls, t_cls = _randn(2, 3, K, gen=gen), _randn(2, 3, K, gen=gen)
+    s_patch, t_patch = _randn(2, 3, 5, K2, gen=gen), _randn(2, 3, 5, K2, gen=gen)
+    masks = _masks(2, 3, 5, gen, 'random')
+    full, masked = _ibot_loss(centers=False), _ibot_loss(centers=False)
+    want = full(s_cls, s_patch[masks], t_cls, t_patch, masks)
+    got = masked(s_cls, s_patch[masks], t_cls, t_patch[masks], masks, t_patch.mean((0, 1, 2)))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+    torch.testing.assert_close(masked.center2, full.center2)
+    with pytest.raises(ValueError, match='mean over every position'):
+        masked(s_cls, s_patch[masks], t_cls, t_patch[masks], masks)
+    with pytest.raises(ValueError, match='patch term'):
+        masked(s_cls, s_patch[masks][1:], t_cls, t_patch[masks], masks, t_patch.mean((0, 1, 2)))
+
+
+def test_head_prototypes_of_the_mean_embedding_are_the_mean_logits():
+    head = _tiny_head(shared_patch_head=False, patch_out_dim=K2)
+    x = torch.randn(3, 4, D, dtype=torch.float64)
+    torch.testing.assert_close(head(x, patch=True), head.prototypes(head.embed(x), patch=True))
+    torch.testing.assert_close(head.prototypes(head.embed(x).mean((0, 1)), patch=True),
+                               head(x, patch=True).mean((0, 1)))
+
+
 @pytest.mark.parametrize('bad', [0, -0.1, float('nan'), float('inf'), '0.04', True])
 def test_teacher_temp_setter(bad):
     loss_fn = IBOTLoss(K, K2)
@@ -356,6 +383,9 @@ def test_ibot_objective_matches_reference(patch_source):
         torch.testing.assert_close(g, w)
     assert all(p.grad is None for p in t_head.parameters())
     assert objective.loss.center.abs().sum() > 0  # the loss updated its centre
+    # c2 from the teacher's mean embedding (its logits at the masked positions only) = momentum 0.9 towards the mean
+    # logit over every patch
+    torch.testing.assert_close(objective.loss.center2.view(-1), 0.1 * t_patch.mean((0, 1, 2)))
 
 
 def test_ibot_objective_multicrop_and_unmasked_views():

@@ -108,7 +108,7 @@ class IBOTHead(nn.Module):
         return getattr(self, 'last_layer2', self.last_layer)
 
     def forward(self, x: Tensor, patch: bool = False) -> Tensor:
-        """Prototype logits of every token.
+        """Prototype logits of every token: ``prototypes(embed(x), patch)``.
 
         Args:
             x (Tensor): (..., D) tokens, e.g. (B, D) CLS tokens or (B, T, D) token sequences.
@@ -117,10 +117,18 @@ class IBOTHead(nn.Module):
         Returns:
             Tensor: (..., K) or, with ``patch``, (..., K2) logits.
         """
+        return self.prototypes(self.embed(x), patch)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """(..., D) tokens -> (..., bottleneck) L2-normalised MLP outputs."""
         # Tokens are flattened so BatchNorm normalises over all of them, whatever the leading dims.
         z = F.normalize(self.mlp(x.reshape(-1, x.shape[-1])), dim=-1)
-        logits = (self.patch_layer if patch else self.last_layer)(z)
-        return logits.view(*x.shape[:-1], logits.shape[-1])
+        return z.view(*x.shape[:-1], z.shape[-1])
+
+    def prototypes(self, z: Tensor, patch: bool = False) -> Tensor:
+        """(..., bottleneck) embeddings -> (..., K) logits, or (..., K2) with ``patch``; linear without bias, so the
+        logits of a mean embedding are the mean of the logits."""
+        return (self.patch_layer if patch else self.last_layer)(z)
 
 
 @MODELS.register_module()

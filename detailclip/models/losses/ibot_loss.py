@@ -163,8 +163,8 @@ class IBOTLoss(nn.Module):
     Given the student logits of the masked positions only, only those enter the softmaxes, through
     :class:`SoftTargetCrossEntropy`; given every position's (the reference's way, kept for benchmarks), the softmaxes
     cover all positions and the mask weights the sum. After the loss, c and c2 move towards the global batch means of
-    T_cls and of the patch-mean of T_patch (all positions). With a single view pair there is no cross-view pair and
-    L_cls = 0.
+    T_cls and of the patch-mean of T_patch (all positions: passed as ``teacher_patch_mean`` when the teacher logits
+    too are given at the masked positions only). With a single view pair there is no cross-view pair and L_cls = 0.
 
     Args:
         out_dim (int): K.
@@ -191,7 +191,8 @@ class IBOTLoss(nn.Module):
             self.teacher_temp2 = _check_temp('patch teacher', patch)
 
     def forward(self, student_cls: Tensor, student_patch: Optional[Tensor], teacher_cls: Tensor,
-                teacher_patch: Optional[Tensor], masks: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+                teacher_patch: Optional[Tensor], masks: Optional[Tensor],
+                teacher_patch_mean: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Compute both terms, then update the centres.
 
         Args:
@@ -199,18 +200,22 @@ class IBOTLoss(nn.Module):
             student_patch (Tensor, optional): (M, K2) student logits of the M masked positions, in ``masks`` order
                 (``x[masks]``), or (P, B, N, K2) of every position; None: no patch term.
             teacher_cls (Tensor): (V_t, B, K) teacher CLS logits.
-            teacher_patch (Tensor, optional): (P, B, N, K2) teacher patch logits of the same P views.
+            teacher_patch (Tensor, optional): (P, B, N, K2) teacher patch logits of the same P views, or (M, K2) at
+                the masked positions only (with ``teacher_patch_mean``; the student's then too).
             masks (Tensor, optional): (P, B, N) bool, True = masked: where the patch term is taken.
+            teacher_patch_mean (Tensor, optional): (K2, ) mean teacher patch logit over all P * B * N positions, for
+                c2 when ``teacher_patch`` holds the masked positions only.
 
         Returns:
             tuple[Tensor, Tensor]: () L_cls and () L_patch.
         """
         loss_cls = self._cls_loss(student_cls, teacher_cls)
         loss_patch = student_cls.new_zeros(()) if student_patch is None else \
-            self._patch_loss(student_patch, teacher_patch, masks)
+            self._patch_loss(student_patch, teacher_patch, masks, teacher_patch_mean)
         update_center(self.center, teacher_cls, self.center_momentum)
         if teacher_patch is not None:
-            update_center(self.center2, teacher_patch, self.center_momentum2)
+            update_center(self.center2, teacher_patch if teacher_patch_mean is None else teacher_patch_mean[None],
+                          self.center_momentum2)
         return loss_cls, loss_patch
 
     def _cls_loss(self, student_cls: Tensor, teacher_cls: Tensor) -> Tensor:
@@ -219,14 +224,16 @@ class IBOTLoss(nn.Module):
         log_q = F.log_softmax(student_cls / self.student_temp, dim=-1)
         return cross_view_ce(_teacher_probs(teacher_cls, self.center, self.teacher_temp), log_q)
 
-    def _patch_loss(self, student_patch: Tensor, teacher_patch: Tensor, masks: Tensor) -> Tensor:
-        if not _patch_inputs_fit(student_patch, teacher_patch, masks):
+    def _patch_loss(self, student_patch: Tensor, teacher_patch: Tensor, masks: Tensor,
+                    teacher_patch_mean: Optional[Tensor]) -> Tensor:
+        if not _patch_inputs_fit(student_patch, teacher_patch, masks, teacher_patch_mean):
             raise ValueError(f'patch term: need student logits (M, K2) or (P, B, N, K2), teacher logits (P, B, N, K2) '
-                             f'and bool masks (P, B, N), got {_shape(student_patch)}, {_shape(teacher_patch)} and '
+                             f'(or (M, K2) with their (K2, ) mean over every position) and bool masks (P, B, N), got '
+                             f'{_shape(student_patch)}, {_shape(teacher_patch)}, {_shape(teacher_patch_mean)} and '
                              f'{_shape(masks)}')
         if student_patch.dim() == 4:
             return self._patch_loss_all_positions(student_patch, teacher_patch, masks)
-        teacher_masked = teacher_patch[masks]  # (M, K2)
+        teacher_masked = teacher_patch if teacher_patch.dim() == 2 else teacher_patch[masks]  # (M, K2)
         if teacher_masked.shape[0] != student_patch.shape[0]:
             raise ValueError(f'patch term: {student_patch.shape[0]} student rows for {teacher_masked.shape[0]} masked '
                              f'positions: pass the student logits at the masked positions, x[masks]')
@@ -242,9 +249,16 @@ class IBOTLoss(nn.Module):
         return ((ce * weights).sum(-1) / weights.sum(-1).clamp(min=1)).mean()
 
 
-def _patch_inputs_fit(student_patch: Tensor, teacher_patch: Optional[Tensor], masks: Optional[Tensor]) -> bool:
-    """Teacher (P, B, N, K2), bool masks (P, B, N), student (M, K2) or the teacher's shape."""
-    if teacher_patch is None or masks is None or masks.dtype != torch.bool or masks.shape != teacher_patch.shape[:-1]:
+def _patch_inputs_fit(student_patch: Tensor, teacher_patch: Optional[Tensor], masks: Optional[Tensor],
+                      teacher_patch_mean: Optional[Tensor]) -> bool:
+    """Bool masks (P, B, N) and either teacher (P, B, N, K2) with student (M, K2) or the teacher's shape, or teacher
+    and student (M, K2) with the teacher's mean (K2, )."""
+    if teacher_patch is None or masks is None or masks.dtype != torch.bool or masks.dim() != 3:
+        return False
+    if teacher_patch.dim() == 2:
+        return (teacher_patch_mean is not None and teacher_patch_mean.shape == teacher_patch.shape[-1:]
+                and student_patch.shape == teacher_patch.shape)
+    if teacher_patch_mean is not None or masks.shape != teacher_patch.shape[:-1]:
         return False
     if student_patch.dim() == 4:
         return student_patch.shape == teacher_patch.shape

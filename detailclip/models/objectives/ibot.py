@@ -1,5 +1,5 @@
 """Self-distillation objectives: iBOT's CLS + masked-patch terms (also DetailCLIP's) and DINO's CLS term."""
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -10,12 +10,12 @@ from ..losses.ibot_loss import DINOLoss, IBOTLoss
 from .base import Objective, select
 
 
-def _apply(head: nn.Module, xs: Sequence[Tensor], batch: bool, patch: bool = False, join=torch.stack) -> Tensor:
-    """``head`` on every (..., D) tensor of ``xs``, outputs joined by ``join`` (stack or cat): one call on the joined
-    inputs, or with ``batch=False`` one call per tensor (the reference's way)."""
+def _apply(fn: Callable[..., Tensor], xs: Sequence[Tensor], batch: bool, join=torch.stack, **kwargs) -> Tensor:
+    """``fn`` (a head or one of its parts) on every (..., D) tensor of ``xs``, outputs joined by ``join`` (stack or
+    cat): one call on the joined inputs, or with ``batch=False`` one call per tensor (the reference's way)."""
     if batch:
-        return head(join(list(xs)), patch=patch)
-    return join([head(x, patch=patch) for x in xs])
+        return fn(join(list(xs)), **kwargs)
+    return join([fn(x, **kwargs) for x in xs])
 
 
 @MODELS.register_module()
@@ -28,8 +28,8 @@ class IBOTObjective(Objective):
     grad. :class:`IBOTLoss` then takes the cross-view CLS term and the same-view masked patch term. Patch tokens come
     from the encoder (iBOT: mask-token replacement keeps all N patches in order) or from the MAE decoder output that
     an earlier objective published as ``context['decoded']`` (DetailCLIP: token removal). The student head runs only
-    on the masked patch tokens, the only ones the loss reads (the teacher head runs on all of them: its centre is the
-    mean over every patch).
+    on the masked patch tokens, the only ones the loss reads; the teacher head's MLP runs on all of them (its centre
+    is the mean over every patch) and its prototype layer on the masked ones and their mean embedding.
 
     Args:
         head (dict): :class:`IBOTHead` config (``type`` may be omitted); ``in_dim`` is the encoder width.
@@ -84,13 +84,26 @@ class IBOTObjective(Objective):
         teacher_tokens, batch = context['teacher']['tokens'], context.get('batch_views', True)
         student_cls = _apply(self.head, [t[:, 0] for t in select(context['image_tokens'], student)], batch)
         student_patch = self._student_patch_logits(context, [student[i] for i in pairs], batch) if pairs else None
+        masks = torch.stack([context['masks'][student[i]] for i in pairs]) if pairs else None  # (P, B, N)
         with torch.no_grad():
             teacher_cls = _apply(ema['head'], [t[:, 0] for t in select(teacher_tokens, teacher)], batch)
-            teacher_patch = _apply(ema['head'], [teacher_tokens[teacher[i]][:, 1:] for i in pairs], batch,
-                                   patch=True) if pairs else None  # (P, B, N, K2): the centre needs every patch
-        masks = torch.stack([context['masks'][student[i]] for i in pairs]) if pairs else None  # (P, B, N)
-        loss_cls, loss_patch = self.loss(student_cls, student_patch, teacher_cls, teacher_patch, masks)
+            teacher_patch = teacher_mean = None
+            if pairs:
+                teacher_patch, teacher_mean = self._teacher_patch_logits(
+                    ema['head'], [teacher_tokens[teacher[i]][:, 1:] for i in pairs], masks, batch)
+        loss_cls, loss_patch = self.loss(student_cls, student_patch, teacher_cls, teacher_patch, masks, teacher_mean)
         return dict(loss_ibot_cls=self.cls_weight * loss_cls, loss_ibot_patch=self.patch_weight * loss_patch)
+
+    def _teacher_patch_logits(self, head: IBOTHead, tokens: List[Tensor], masks: Tensor,
+                              batch: bool) -> Tuple[Tensor, Optional[Tensor]]:
+        """Teacher patch logits of the P paired views' (B, N, D) ``tokens``: (P, B, N, K2) at every position, or with
+        ``patch_positions='masked'`` (M, K2) at the masked positions and their (K2, ) mean over every position (the
+        centre's input, from the mean embedding: the prototype layer is linear without bias)."""
+        if self.patch_positions == 'all':
+            return _apply(head, tokens, batch, patch=True), None
+        embedded = _apply(head.embed, tokens, batch)  # (P, B, N, bottleneck)
+        mean = embedded.flatten(0, -2).mean(0, dtype=torch.promote_types(embedded.dtype, torch.float32))
+        return head.prototypes(embedded[masks], patch=True), head.prototypes(mean, patch=True)
 
     def _student_patch_logits(self, context: dict, views: Sequence[int], batch: bool) -> Tensor:
         """Student patch logits of the masked ``views``: (M, K2) at the masked positions in ``masks`` order, or
