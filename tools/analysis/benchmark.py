@@ -372,15 +372,19 @@ def _record(args, cfg, model, wrapper, data, times, stages, flops, peak_flops, b
         **memory_record(model, wrapper, args.device, base_rss))
 
 
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo ('CPU' where there is none)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            return next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), 'CPU')
+    except OSError:
+        return 'CPU'
+
+
 def device_name(args) -> str:
     if args.device == 'cuda':
         return torch.cuda.get_device_name()
-    try:
-        with open('/proc/cpuinfo') as f:
-            model = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), 'CPU')
-    except OSError:
-        model = 'CPU'
-    return f'{model}, {os.cpu_count()} cores'
+    return f'{cpu_name()}, {os.cpu_count()} cores'
 
 
 def _default_label(args) -> str:

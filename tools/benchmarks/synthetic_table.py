@@ -39,6 +39,7 @@ if ROOT not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, ROOT)
 
 from tools.analysis.ablation_table import collect, optional_scalars  # noqa: E402
+from tools.analysis.benchmark import cpu_name  # noqa: E402
 from tools.analysis.runs import DONE_FILE  # noqa: E402
 from tools.sweep import run_once  # noqa: E402
 
@@ -185,12 +186,8 @@ def time_table(args: argparse.Namespace) -> List[str]:
 
 
 def machine() -> str:
-    """The CPU model (from /proc/cpuinfo where there is one), core count and OS."""
-    model = platform.processor() or platform.machine()
-    if osp.exists('/proc/cpuinfo'):
-        with open('/proc/cpuinfo') as f:
-            model = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), model)
-    return f'{model}, {os.cpu_count()} CPUs, {platform.system()}'
+    """The CPU model, core count and OS."""
+    return f'{cpu_name()}, {os.cpu_count()} CPUs, {platform.system()}'
 
 
 def results(args: argparse.Namespace, size: int) -> str:
