@@ -32,8 +32,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Downstream fine-tuning of a pretrained image encoder')
     parser.add_argument('config', help='mmseg/mmdet config with a ViTBackbone')
     parser.add_argument('checkpoint', help='training checkpoint, exported backbone, or "random"')
-    parser.add_argument('--work-dir', help='logs, checkpoints, visualisations and metrics.json (default: '
-                        'work_dirs/<seg|det>/<config name>/<checkpoint folder>_<checkpoint name>, or .../random)')
+    parser.add_argument('--work-dir', help='logs, checkpoints, visualisations and metrics.json (default: the '
+                        'config\'s work_dir, else work_dirs/<seg|det>/<config name>/<checkpoint folder>_<checkpoint '
+                        'name>, or .../random)')
     parser.add_argument('--teacher', action='store_true',
                         help='use the EMA teacher\'s encoder of a training checkpoint')
     parser.add_argument('--num-vis', type=int, default=4, help='test images to draw predictions of')
@@ -58,8 +59,12 @@ def prepare_backbone(checkpoint: str, work_dir: str, teacher: bool) -> Tuple[Opt
 
 
 def default_work_dir(config: str, checkpoint: str) -> str:
-    """``work_dirs/<seg|det>/<config name>/<checkpoint folder>_<checkpoint name>`` (``.../random`` without one)."""
-    task = {'mmseg': 'seg', 'mmdet': 'det'}.get(Config.fromfile(config).get('default_scope'), 'downstream')
+    """The config's own ``work_dir``, else ``work_dirs/<seg|det>/<config name>/<checkpoint folder>_<checkpoint name>``
+    (``.../random`` without a checkpoint)."""
+    cfg = Config.fromfile(config)
+    if cfg.get('work_dir'):
+        return cfg.work_dir
+    task = {'mmseg': 'seg', 'mmdet': 'det'}.get(cfg.get('default_scope'), 'downstream')
     run = 'random' if checkpoint == 'random' else \
         f'{osp.basename(osp.dirname(osp.abspath(checkpoint)))}_{osp.splitext(osp.basename(checkpoint))[0]}'
     return osp.join('work_dirs', task, osp.splitext(osp.basename(config))[0], run)
