@@ -58,22 +58,19 @@ def prepare_backbone(checkpoint: str, work_dir: str, teacher: bool) -> Tuple[Opt
     return save_backbone(state_dict, meta, osp.join(work_dir, 'backbone'))[0], meta
 
 
-def default_work_dir(config: str, checkpoint: str) -> str:
-    """The config's own ``work_dir``, else ``work_dirs/<seg|det>/<config name>/<checkpoint folder>_<checkpoint name>``
-    (``.../random`` without a checkpoint)."""
-    cfg = Config.fromfile(config)
-    if cfg.get('work_dir'):
-        return cfg.work_dir
+def default_work_dir(cfg: Config, checkpoint: str) -> str:
+    """``work_dirs/<seg|det>/<config name>/<checkpoint folder>_<checkpoint name>`` (``.../random`` without a
+    checkpoint), for a config loaded from its file."""
     task = {'mmseg': 'seg', 'mmdet': 'det'}.get(cfg.get('default_scope'), 'downstream')
     run = 'random' if checkpoint == 'random' else \
         f'{osp.basename(osp.dirname(osp.abspath(checkpoint)))}_{osp.splitext(osp.basename(checkpoint))[0]}'
-    return osp.join('work_dirs', task, osp.splitext(osp.basename(config))[0], run)
+    return osp.join('work_dirs', task, osp.splitext(osp.basename(cfg.filename))[0], run)
 
 
 def build_config(args: argparse.Namespace) -> Tuple[Config, dict]:
     """The config with the backbone weights set, and the backbone's meta."""
-    work_dir = args.work_dir or default_work_dir(args.config, args.checkpoint)
-    cfg = load_config(args.config, args.cfg_options, args.launcher, work_dir)
+    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir,
+                      default_work_dir=lambda cfg: default_work_dir(cfg, args.checkpoint))
     if cfg.model.backbone.get('type') != 'ViTBackbone':
         raise ValueError(f'{args.config}: model.backbone must be a ViTBackbone (custom_imports=dict(imports='
                          f'[\'downstream\'])), got {cfg.model.backbone.get("type")!r}')

@@ -6,7 +6,7 @@ import inspect
 import os
 import os.path as osp
 import typing
-from typing import Dict, List, Literal, Optional, Tuple, Union
+from typing import Callable, Dict, List, Literal, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config, DictAction
@@ -41,16 +41,18 @@ def parse_runner_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Na
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None, launcher: str = 'none',
-                work_dir: Optional[str] = None) -> Config:
-    """``path`` with ``--cfg-options`` merged, the launcher set (gloo DDP when there is no GPU), the work dir
-    defaulting to ``work_dirs/<config name>``, and checked by :func:`validate_config` before anything is built."""
+                work_dir: Optional[str] = None, default_work_dir: Optional[Callable[[Config], str]] = None) -> Config:
+    """``path`` with ``--cfg-options`` merged, the launcher set (gloo DDP when there is no GPU), the work dir set and
+    the result checked by :func:`validate_config` before anything is built. The work dir is ``work_dir``, else the
+    config's (after ``cfg_options``), else ``default_work_dir(cfg)``, else ``work_dirs/<config name>``."""
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     cfg.launcher = launcher
     if launcher != 'none' and not torch.cuda.is_available():
         use_cpu_ddp(cfg)
-    cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join('work_dirs', osp.splitext(osp.basename(path))[0])
+    cfg.work_dir = work_dir or cfg.get('work_dir') or (
+        default_work_dir(cfg) if default_work_dir else osp.join('work_dirs', osp.splitext(osp.basename(path))[0]))
     validate_config(cfg)
     return cfg
 

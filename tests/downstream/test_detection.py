@@ -199,20 +199,17 @@ def test_no_detections_score_zero_ap():
     from tools.downstream import no_detection_metrics
     metrics = no_detection_metrics(dict(type='CocoMetric', metric=['bbox', 'segm']))
     assert metrics['coco/bbox_mAP'] == metrics['coco/segm_mAP_50'] == 0.0 and len(metrics) == 12
-    assert list(no_detection_metrics(dict(type='CocoMetric'))) == [f'coco/bbox_mAP{s}' for s in
-                                                                    ('', '_50', '_75', '_s', '_m', '_l')]
+    assert list(no_detection_metrics(dict(type='CocoMetric'))) == [
+        f'coco/bbox_mAP{s}' for s in ('', '_50', '_75', '_s', '_m', '_l')]
     assert no_detection_metrics(dict(type='IoUMetric')) == {}
 
 
-def test_default_work_dir(tmp_path):
-    """Without --work-dir a run goes to the config's work_dir, else to work_dirs/<seg|det>/<config name>/<checkpoint
+def test_default_work_dir():
+    """Without --work-dir, and without one in the config, a run goes to work_dirs/<seg|det>/<config name>/<checkpoint
     folder>_<name> (or random)."""
     from tools.downstream import default_work_dir
     seg = glob.glob(osp.join(ROOT, 'downstream', 'segmentation', 'configs', '*linear*synthetic-world*.py'))[0]
-    assert default_work_dir(TINY[0], 'work_dirs/clip/iter_552.pth') == osp.join(
+    assert default_work_dir(Config.fromfile(TINY[0]), 'work_dirs/clip/iter_552.pth') == osp.join(
         'work_dirs', 'det', osp.splitext(osp.basename(TINY[0]))[0], 'clip_iter_552')
-    assert default_work_dir(seg, 'random') == osp.join('work_dirs', 'seg', osp.splitext(osp.basename(seg))[0],
-                                                       'random')
-    own = tmp_path / 'own.py'
-    own.write_text("default_scope = 'mmdet'\nwork_dir = 'elsewhere'\n")
-    assert default_work_dir(str(own), 'random') == 'elsewhere'
+    assert default_work_dir(Config.fromfile(seg), 'random') == osp.join(
+        'work_dirs', 'seg', osp.splitext(osp.basename(seg))[0], 'random')

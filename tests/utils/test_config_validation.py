@@ -125,3 +125,14 @@ def test_names_resolve_in_the_config_scope_whatever_the_default_scope():
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmseg'):
         validate_config(Config.fromfile(IBOT))
+
+
+def test_work_dir_precedence():
+    """--work-dir, else the config's work_dir (after --cfg-options), else the caller's default, else
+    work_dirs/<config name>."""
+    name = osp.splitext(osp.basename(IBOT))[0]
+    fallback = lambda cfg: osp.join('fallback', osp.basename(cfg.filename))  # noqa: E731
+    assert load_config(IBOT).work_dir == osp.join('work_dirs', name)
+    assert load_config(IBOT, default_work_dir=fallback).work_dir == osp.join('fallback', osp.basename(IBOT))
+    assert load_config(IBOT, {'work_dir': 'own'}, default_work_dir=fallback).work_dir == 'own'
+    assert load_config(IBOT, {'work_dir': 'own'}, work_dir='given', default_work_dir=fallback).work_dir == 'given'
