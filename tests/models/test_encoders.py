@@ -7,6 +7,7 @@ from open_clip.transformer import TextTransformer
 from torch import nn
 
 from detailclip.models.encoders import CLIPTextTransformer, VisionTransformer
+from detailclip.models.encoders.vit import CLSAttention, CLSAttentionBlock, set_attn_impl, take_rows
 from detailclip.registry import MODELS
 
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=4, mlp_ratio=2.)
@@ -124,6 +125,28 @@ def test_replace_matches_manual_substitution():
 def test_replace_without_mask_token_raises():
     with pytest.raises(ValueError, match='use_mask_token=True'):
         tiny_vit().forward_encoder(images(), replace_mask=mask_with_counts((1, 1)))
+
+
+@pytest.mark.parametrize('attn_impl', ['sdpa', 'manual'])
+@pytest.mark.parametrize('autocast', [False, True])
+def test_block_at_rows_matches_full_block(attn_impl, autocast):
+    """``rows``: the block's outputs and gradients at those rows only equal the full block's, in both attention ways
+    and under bf16 autocast (matmul attention backward)."""
+    torch.manual_seed(0)
+    block = CLSAttentionBlock(16, 2, 2., qkv_bias=True, attn_layer=CLSAttention)
+    set_attn_impl(block, attn_impl)
+    x = torch.randn(2, 7, 16, requires_grad=True)
+    rows = torch.tensor([[1, 3, 4], [0, 2, 6]])
+    grad_out = torch.randn(2, 3, 16)
+    results = []
+    for at_rows in (False, True):
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+            out = block(x, rows=rows) if at_rows else take_rows(block(x), rows)
+        results.append((out, *torch.autograd.grad(out, [x, block.attn.qkv.weight, block.mlp.fc1.weight], grad_out)))
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, **({'atol': 2e-2, 'rtol': 2e-2} if autocast else {}))
+    with pytest.raises(NotImplementedError, match='rows'):
+        block(x, rows=rows, return_cls_attn=True)
 
 
 def test_freeze_patch_embed():

@@ -340,9 +340,14 @@ def _context(gen, num_views=2, batch=3, num_patches=4, num_kept=None, masks=True
     context = dict(views=[None] * num_views, image_tokens=tokens, masks=mask_list,
                    teacher=dict(tokens=[_randn(batch, 1 + num_patches, D, gen=gen, scale=1.0)
                                         for _ in range(num_teacher)]))
-    if decoded:
+    if decoded:  # the MAE decoder's outputs at every position, and at the removed ones (the same number per row)
+        removed = num_patches - kept
+        for v in range(min(num_views, num_teacher)):
+            mask_list[v] = torch.rand(batch, num_patches, generator=gen).argsort(1).argsort(1) < removed
         context['decoded'] = [_randn(batch, 1 + num_patches, D, gen=gen, grad=True, scale=1.0)
                               for _ in range(num_views)]
+        context['decoded_masked'] = [d[:, 1:][m].view(batch, removed, D) if m is not None else None
+                                     for d, m in zip(context['decoded'], mask_list)]
     return context
 
 
@@ -355,12 +360,15 @@ def _objective_and_ema(gen, **kw):
     return objective, dict(head=teacher_head)
 
 
+@pytest.mark.parametrize('positions', ['masked', 'all'])
 @pytest.mark.parametrize('patch_source', ['encoder', 'decoder'])
-def test_ibot_objective_matches_reference(patch_source):
+def test_ibot_objective_matches_reference(patch_source, positions):
     gen = torch.Generator().manual_seed(8)
     decoder = patch_source == 'decoder'
     context = _context(gen, num_kept=2 if decoder else None, decoded=decoder)
-    objective, ema = _objective_and_ema(gen, cls_weight=0.5, patch_weight=2.0, patch_source=patch_source)
+    objective, ema = _objective_and_ema(gen, cls_weight=0.5, patch_weight=2.0, patch_source=patch_source,
+                                        patch_positions=positions)
+    assert objective.requires == (('decoded_masked', ) if positions == 'masked' else ('decoded', )) * decoder
     objective.set_teacher_temp(cls=0.04, patch=0.07)
     out = objective(context, ema)
     assert set(out) == {'loss_ibot_cls', 'loss_ibot_patch'}

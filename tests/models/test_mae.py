@@ -123,6 +123,21 @@ def test_decoder_unshuffle_matches_naive_loop(batch, grid, num_keep, ordered):
         torch.testing.assert_close(g, r)
 
 
+@pytest.mark.parametrize('depth', [0, 1, 2])
+@pytest.mark.parametrize('ordered', [True, False])
+def test_decoder_removed_only_equals_removed_rows_of_full_decoding(depth, ordered):
+    torch.manual_seed(0)
+    decoder = MAEDecoder(in_dim=8, width=16, depth=depth, num_heads=2)
+    ids_keep = random_ids_keep(3, 12, 5, ordered=ordered)
+    tokens = torch.randn(3, 1 + 5, 8, generator=gen())
+    full = decoder(tokens, ids_keep, (3, 4))
+    removed = decoder(tokens, ids_keep, (3, 4), removed_only=True)
+    assert removed.shape == (3, 7, 16)
+    torch.testing.assert_close(removed, full[:, 1:][remove_mask(ids_keep, 12)].view(3, 7, 16))
+    with pytest.raises(ValueError, match='needs ids_keep'):
+        decoder(torch.randn(3, 13, 8), None, (3, 4), removed_only=True)
+
+
 def test_decoder_without_ids_keep_runs_on_all_tokens():
     torch.manual_seed(0)
     decoder = MAEDecoder(in_dim=8, width=16, depth=1, num_heads=2)
@@ -229,11 +244,13 @@ def student_context(encoder, num_keep=(3, None), batch=2):
                 image_tokens=[o['tokens'] for o in outs], ids_keep=[o['ids_keep'] for o in outs])
 
 
+@pytest.mark.parametrize('positions', ['masked', 'all'])
 @pytest.mark.parametrize('num_keep', [(3, None), (1, 4), (5, 2)])
-def test_objective_fp32_backward_and_value(num_keep):
+def test_objective_fp32_backward_and_value(num_keep, positions):
     torch.manual_seed(0)
     encoder = VisionTransformer(**ENC)
-    objective = MODELS.build(dict(type='MAEObjective', decoder=DEC, patch_size=8, weight=0.5))
+    objective = MODELS.build(dict(type='MAEObjective', decoder=DEC, patch_size=8, weight=0.5,
+                                  decode_positions=positions))
     context = student_context(encoder, num_keep)
     out = objective(context, {})
     assert set(out) == {'loss_pixel'} and torch.isfinite(out['loss_pixel'])
@@ -242,10 +259,16 @@ def test_objective_fp32_backward_and_value(num_keep):
         assert param.grad is not None and param.grad.abs().sum() > 0, name
     assert encoder.blocks[0].attn.qkv.weight.grad is not None
 
-    decoded = context['decoded']
+    with torch.no_grad():
+        decoded = objective.decode(context)  # every position
     masked = [v for v, k in enumerate(num_keep) if k is not None]
     assert [d is not None for d in decoded] == [k is not None for k in num_keep]
     assert all(decoded[v].shape == (2, 1 + 6, 24) for v in masked)
+    published = context['decoded_masked' if positions == 'masked' else 'decoded']
+    assert [d is not None for d in published] == [k is not None for k in num_keep]
+    for v in masked:  # at the removed positions: those rows of the full decoding, ascending
+        expected = decoded[v][:, 1:][context['masks'][v]].view(2, -1, 24) if positions == 'masked' else decoded[v]
+        torch.testing.assert_close(published[v].detach(), expected)
     with torch.no_grad():  # the value: weight * mean over masked views of the loss of that view alone
         per_view = [naive_pixel_loss(objective.pixel_head(decoded[v][:, 1:]), patchify(context['views'][v], 8),
                                      context['masks'][v], norm_pix=True) for v in masked]
@@ -258,7 +281,9 @@ def test_objective_view_selection_publish_flag_and_errors():
     context = student_context(encoder, (3, 4))
     only_second = MAEObjective(decoder=DEC, patch_size=8, views=[1], publish_decoded=False)
     only_second(context, {})
-    assert 'decoded' not in context
+    assert 'decoded' not in context and 'decoded_masked' not in context
+    with pytest.raises(ValueError, match='unknown decode_positions'):
+        MAEObjective(decoder=DEC, patch_size=8, decode_positions='kept')
     with pytest.raises(ValueError, match='no masked student view'):
         MAEObjective(decoder=DEC, patch_size=8)(dict(context, masks=[None, None]), {})
     with pytest.raises(ValueError, match='patch size 8 but MAEObjective was built with patch_size=4'):
@@ -270,12 +295,14 @@ def test_objective_view_selection_publish_flag_and_errors():
 def test_objective_replace_mode_and_bf16_autocast():
     torch.manual_seed(0)
     encoder = VisionTransformer(**ENC, use_mask_token=True)
-    objective = MAEObjective(decoder=DEC, patch_size=8)
+    objective = MAEObjective(decoder=DEC, patch_size=8, decode_positions='all')
     mask = remove_mask(random_ids_keep(2, 6, 2), 6)
     view = torch.randn(2, 3, 16, 24, generator=gen())
     with torch.autocast('cpu', dtype=torch.bfloat16):
         tokens = encoder.forward_encoder(view, replace_mask=mask)['tokens']
         context = dict(views=[view], masks=[mask], grid_sizes=[(2, 3)], image_tokens=[tokens], ids_keep=[None])
+        with pytest.raises(ValueError, match='decode_positions="all"'):  # the removed rows need token removal
+            MAEObjective(decoder=DEC, patch_size=8)(context, {})
         loss = objective(context, {})['loss_pixel']
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     loss.backward()

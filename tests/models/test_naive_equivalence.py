@@ -73,6 +73,7 @@ def test_switches_reach_every_part(cfg):
                                                             if isinstance(m, Attention))
     assert all(m.cls_attn_impl == 'stack' for m in naive.modules() if isinstance(m, VisionTransformer))
     assert naive.objectives.ibot.patch_positions == 'all' and model.objectives.ibot.patch_positions == 'masked'
+    assert naive.objectives.mae.decode_positions == 'all' and model.objectives.mae.decode_positions == 'masked'
     assert not naive.teacher.foreach and not naive.batch_views
     blocks = [m for m in model.modules() if isinstance(m, (CLSAttentionBlock, ResidualAttentionBlock))]
     assert len(blocks) == 2 * (cfg.model.image_encoder.depth + cfg.model.text_encoder.layers) + 1  # + the decoder's

@@ -68,6 +68,7 @@ from detailclip.models.encoders.vit import CLSAttentionBlock, VisionTransformer,
 from detailclip.models.heads.mae_decoder import MAEDecoder  # noqa: E402
 from detailclip.models.heads.ibot_head import IBOTHead  # noqa: E402
 from detailclip.models.objectives.ibot import IBOTObjective  # noqa: E402
+from detailclip.models.objectives.mae import MAEObjective  # noqa: E402
 from detailclip.models.teacher import EMATeacher  # noqa: E402
 from detailclip.registry import MODELS  # noqa: E402
 
@@ -96,9 +97,10 @@ def set_naive(model: nn.Module) -> None:
     (a) attention materialises softmax(q k^T) (student, teacher, decoder); (b) the teacher's CLS score stacks every
     block's full attention (L, B, heads, T, T) and averages it; (c) each view goes alone through the teacher, the
     student, the decoder and the heads; (d) the EMA update loops over parameters; (e) the student iBOT head runs on
-    every patch token and the patch loss takes (P, B, N, K) softmaxes; (g) the transformer blocks (image and text
-    encoders, decoder) store their LayerNorm and activation outputs for backward. The optimizer's per-parameter loop
-    (f) comes from :func:`naive_optimizer`. Losses and gradients stay the same.
+    every patch token and the patch loss takes (P, B, N, K) softmaxes, and the decoder's last block and the pixel head
+    run on every position; (g) the transformer blocks (image and text encoders, decoder) store their LayerNorm and
+    activation outputs for backward. The optimizer's per-parameter loop (f) comes from :func:`naive_optimizer`.
+    Losses and gradients stay the same.
     """
     set_attn_impl(model, 'manual')
     for module in model.modules():
@@ -106,6 +108,8 @@ def set_naive(model: nn.Module) -> None:
             module.cls_attn_impl = 'stack'
         elif isinstance(module, IBOTObjective):
             module.patch_positions = 'all'
+        elif isinstance(module, MAEObjective):
+            module.decode_positions = 'all'
         elif isinstance(module, EMATeacher):
             module.foreach = False
         elif isinstance(module, (CLSAttentionBlock, ResidualAttentionBlock)):

@@ -21,6 +21,7 @@ from functools import partial
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 import torch.utils.checkpoint
 from timm.layers import Mlp, maybe_add_mask, resample_abs_pos_embed, resolve_self_attn_mask, to_2tuple
 from timm.models.vision_transformer import Attention, Block
@@ -57,8 +58,8 @@ class CLSAttention(Attention):
     """
 
     def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False,
-                return_cls_attn: bool = False,
-                return_attn: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+                return_cls_attn: bool = False, return_attn: bool = False,
+                rows: Optional[torch.Tensor] = None) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """Multi-head self-attention.
 
         Args:
@@ -67,45 +68,61 @@ class CLSAttention(Attention):
             is_causal: Causal attention (timm signature); not supported with ``return_cls_attn``.
             return_cls_attn: Also return the CLS row of the post-softmax attention.
             return_attn: Also return the full post-softmax attention instead (the reference's CLS score).
+            rows: Optional ``(B, Q)`` token indices: outputs at those rows only (their queries against the keys and
+                values of all T tokens), so the other rows cost neither a query nor an output projection.
 
         Returns:
-            Output tokens ``(B, T, C)``, and with ``return_cls_attn`` also the probabilities ``(B, heads, T)``
-            from the CLS query to every key (CLS key included, so each row sums to 1), with ``return_attn`` the
-            probabilities ``(B, heads, T, T)``; both in fp32.
+            Output tokens ``(B, T, C)`` (``(B, Q, C)`` with ``rows``), and with ``return_cls_attn`` also the
+            probabilities ``(B, heads, T)`` from the CLS query to every key (CLS key included, so each row sums to 1),
+            with ``return_attn`` the probabilities ``(B, heads, T, T)``; both in fp32.
         """
-        B, T, _ = x.shape
-        if (return_cls_attn or return_attn) and (attn_mask is not None or is_causal):
-            raise NotImplementedError('return_cls_attn and return_attn do not support attn_mask or is_causal')
-        gate = self.gate(x).sigmoid() if getattr(self, 'gate', None) is not None else None
-        qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)
-        q, k = self.q_norm(q), self.k_norm(k)
+        if (return_cls_attn or return_attn) and (attn_mask is not None or is_causal or rows is not None):
+            raise NotImplementedError('return_cls_attn and return_attn do not support attn_mask, is_causal or rows')
+        x_out = x if rows is None else take_rows(x, rows)
+        gate = self.gate(x_out).sigmoid() if getattr(self, 'gate', None) is not None else None
+        q, k, v = self._qkv(x, None if rows is None else x_out)
         if self.fused_attn:
             out, attn = attention(
                 q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop.p if self.training else 0.,
                 is_causal=is_causal), None
         else:
             out, attn = self._manual_attention(q, k, v, attn_mask, is_causal)
-        out = self._project(out.transpose(1, 2).reshape(B, T, -1), gate)
+        out = self._project(out.transpose(1, 2).flatten(2), gate)
         if not (return_attn or return_cls_attn):
             return out
         if attn is None:  # fused path: the rows asked for, in fp32 so that autocast does not bias the score
             attn = attention_probs((q if return_attn else q[:, :, :1]).float(), k.float())
         return out, (attn if return_attn else attn[:, :, 0]).float()
 
+    def _qkv(self, x: torch.Tensor, x_rows: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Normed queries ``(B, heads, Q, hd)`` of ``x_rows`` (of ``x`` when None: Q = T) and keys and values
+        ``(B, heads, T, hd)`` of ``x`` ``(B, T, C)``, from the one ``qkv`` layer."""
+        B, T, _ = x.shape
+        if x_rows is None:
+            q, k, v = self.qkv(x).reshape(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        else:
+            inner = self.num_heads * self.head_dim
+            weight_q, weight_kv = self.qkv.weight.split([inner, 2 * inner])
+            bias_q, bias_kv = (None, None) if self.qkv.bias is None else self.qkv.bias.split([inner, 2 * inner])
+            q = F.linear(x_rows, weight_q, bias_q).unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
+            k, v = F.linear(x, weight_kv, bias_kv).reshape(B, T, 2, self.num_heads, self.head_dim).permute(
+                2, 0, 3, 1, 4).unbind(0)
+        return self.q_norm(q), self.k_norm(k), v
+
     def _manual_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: Optional[torch.Tensor],
                           is_causal: bool) -> Tuple[torch.Tensor, torch.Tensor]:
         """timm's unfused path: ``(attn @ v, attn)`` with attn = softmax(q k^T / sqrt(hd)) ``(B, heads, T, T)``.
 
         Args:
-            q: Queries ``(B, heads, T, hd)``.
+            q: Queries ``(B, heads, Q, hd)`` (Q = T unless only some rows are asked for).
             k: Keys ``(B, heads, T, hd)``.
             v: Values ``(B, heads, T, hd)``.
             attn_mask: Optional mask (timm signature).
             is_causal: Causal attention.
 
         Returns:
-            Outputs ``(B, heads, T, hd)`` and the post-softmax probabilities, in the compute dtype.
+            Outputs ``(B, heads, Q, hd)`` and the post-softmax probabilities ``(B, heads, Q, T)``, in the compute
+            dtype.
         """
         attn = (q * self.scale) @ k.transpose(-2, -1)
         attn = maybe_add_mask(attn, resolve_self_attn_mask(q.shape[2], attn, attn_mask, is_causal)).softmax(dim=-1)
@@ -164,8 +181,8 @@ class CLSAttentionBlock(Block):
     recompute_norm_act = True
 
     def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False,
-                return_cls_attn: bool = False,
-                return_attn: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+                return_cls_attn: bool = False, return_attn: bool = False,
+                rows: Optional[torch.Tensor] = None) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """Run the block.
 
         Args:
@@ -174,16 +191,19 @@ class CLSAttentionBlock(Block):
             is_causal: Causal attention (timm signature).
             return_cls_attn: Also return the CLS attention ``(B, heads, T)`` of this block.
             return_attn: Also return the full attention ``(B, heads, T, T)`` instead.
+            rows: Optional ``(B, Q)`` token indices: the block's outputs at those rows only (attention over all T
+                tokens; the MLP and projections run on Q rows).
 
         Returns:
-            Tokens ``(B, T, C)``, plus the CLS or full attention when asked.
+            Tokens ``(B, T, C)`` (``(B, Q, C)`` with ``rows``), plus the CLS or full attention when asked.
         """
         recompute = self.recompute_norm_act and torch.is_grad_enabled() and not torch.compiler.is_compiling()
         h = autocast_input(self.norm1(x))
         with recompute_in_backward(h, lambda x=x: autocast_input(self.norm1(x)), recompute):
             out = self.attn(h, attn_mask=attn_mask, is_causal=is_causal, return_cls_attn=return_cls_attn,
-                            return_attn=return_attn)
+                            return_attn=return_attn, rows=rows)
         y, attn = out if isinstance(out, tuple) else (out, None)
+        x = x if rows is None else take_rows(x, rows)
         x = x + self.drop_path1(self.ls1(y))
         x = x + self.drop_path2(self.ls2(self._mlp(x, recompute)))
         return x if attn is None else (x, attn)
@@ -244,8 +264,12 @@ def gather_kept(x: torch.Tensor, remove_mask: torch.Tensor) -> Tuple[torch.Tenso
     num_keep = x.shape[1] - int(num_removed[0])
     # A stable sort of the 0/1 mask lists the kept positions first, in ascending order.
     ids_keep = torch.argsort(remove_mask.to(torch.int8), dim=1, stable=True)[:, :num_keep]
-    kept = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-    return kept, ids_keep
+    return take_rows(x, ids_keep), ids_keep
+
+
+def take_rows(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``x[b, rows[b]]`` for every b: tokens ``(B, T, C)``, indices ``(B, Q)`` -> ``(B, Q, C)``."""
+    return torch.gather(x, 1, rows.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 def conv_stem(in_chans: int, embed_dim: int, patch_size: Tuple[int, int]) -> nn.Sequential:

@@ -7,7 +7,8 @@ from timm.layers import to_2tuple
 from torch import nn
 
 from detailclip.registry import MODELS
-from ..encoders.vit import CLSAttention, CLSAttentionBlock
+from ..encoders.vit import CLSAttention, CLSAttentionBlock, take_rows
+from ..maskers.ops import removed_positions
 from ..ops import sincos_pos_embed_2d
 
 
@@ -59,7 +60,8 @@ class MAEDecoder(nn.Module):
         self.apply(_xavier_linear)
         nn.init.normal_(self.mask_token, std=.02)
 
-    def forward(self, tokens: torch.Tensor, ids_keep: Optional[torch.Tensor], grid: Sequence[int]) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, ids_keep: Optional[torch.Tensor], grid: Sequence[int],
+                removed_only: bool = False) -> torch.Tensor:
         """Decode a (possibly token-removed) view.
 
         Args:
@@ -67,19 +69,36 @@ class MAEDecoder(nn.Module):
             ids_keep: (B, N_keep) grid positions of the kept tokens, or None when nothing was removed (then
                 N_keep = N, e.g. mask-token replacement in the encoder).
             grid: Patch grid (gh, gw) of the view, N = gh*gw.
+            removed_only: Return the removed positions only: the last block attends from those rows alone (every
+                token still serves as key and value), so the kept rows skip its query, projection and MLP.
 
         Returns:
-            Decoded tokens (B, 1 + N, D_dec), CLS first, patches in raster order.
+            Decoded tokens (B, 1 + N, D_dec), CLS first, patches in raster order; with ``removed_only`` the
+            (B, N - N_keep, D_dec) tokens of the removed patches in ascending position order (the rows that
+            ``decoded[:, 1:][mask]`` gives, same values).
         """
         if tokens.shape[-1] != self.in_dim:
             raise ValueError(f'MAEDecoder was built with in_dim={self.in_dim} but the encoder tokens have width '
                              f'{tokens.shape[-1]}: set the decoder in_dim to the encoder embed_dim')
+        num_patches = grid[0] * grid[1]
         x = self.decoder_embed(tokens)
-        x = torch.cat([x[:, :1], self._unshuffle(x[:, 1:], ids_keep, grid[0] * grid[1])], dim=1)
+        x = torch.cat([x[:, :1], self._unshuffle(x[:, 1:], ids_keep, num_patches)], dim=1)
         x = x + self._pos_embed(grid, x.device)
-        for blk in self.decoder_blocks:
+        if removed_only and ids_keep is None:
+            raise ValueError('MAEDecoder(removed_only=True) needs ids_keep, i.e. token removal; with mask-token '
+                             'replacement decode every position (MAEObjective(decode_positions="all"))')
+        rows = removed_positions(ids_keep, num_patches) + 1 if removed_only else None  # token rows: CLS is row 0
+        return self.decoder_norm(self._run_blocks(x, rows))
+
+    def _run_blocks(self, x: torch.Tensor, rows: Optional[torch.Tensor]) -> torch.Tensor:
+        """The blocks on (B, T, D_dec) tokens; with ``rows`` (B, Q) the output (B, Q, D_dec) at those rows only,
+        computed for them alone by the last block."""
+        blocks = list(self.decoder_blocks)
+        for blk in blocks[:-1]:
             x = blk(x)
-        return self.decoder_norm(x)
+        if not blocks:
+            return x if rows is None else take_rows(x, rows)
+        return blocks[-1](x, rows=rows)
 
     def _unshuffle(self, kept: torch.Tensor, ids_keep: Optional[torch.Tensor], num_patches: int) -> torch.Tensor:
         """Kept tokens (B, N_keep, D_dec) at positions ``ids_keep``, mask tokens elsewhere -> (B, N, D_dec)."""

@@ -1,4 +1,6 @@
 """Masked pixel reconstruction loss of MAE."""
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -23,24 +25,27 @@ class PixelReconLoss(nn.Module):
         self.norm_pix = norm_pix
         self.eps = eps
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Compute the loss.
 
         Args:
             pred: Predicted patches (B, N, P).
             target: Target patches (B, N, P), e.g. ``patchify(images, p)``.
-            mask: Bool (B, N), True = removed (where the loss is taken).
+            mask: Bool (B, N), True = removed (where the loss is taken); None when ``pred`` and ``target`` hold the
+                removed patches only (every patch counts).
 
         Returns:
             () the mean per-patch MSE over removed patches; 0 when nothing is removed.
         """
-        if pred.shape != target.shape or mask.shape != pred.shape[:2]:
-            raise ValueError(f'pred {tuple(pred.shape)}, target {tuple(target.shape)} and mask {tuple(mask.shape)} '
-                             'must be (B, N, P), (B, N, P) and (B, N)')
+        if pred.shape != target.shape or (mask is not None and mask.shape != pred.shape[:2]):
+            raise ValueError(f'pred {tuple(pred.shape)}, target {tuple(target.shape)} and mask '
+                             f'{None if mask is None else tuple(mask.shape)} must be (B, N, P), (B, N, P) and (B, N)')
         # fp32 even under autocast: per-patch statistics of P values are the numerically delicate part.
         pred, target = pred.float(), target.float()
         if self.norm_pix:
             target = (target - target.mean(dim=-1, keepdim=True)) / (target.var(dim=-1, keepdim=True) + self.eps).sqrt()
-        weights = mask.to(pred.dtype)
         per_patch = (pred - target).pow(2).mean(dim=-1)
+        if mask is None:
+            return per_patch.sum() / max(per_patch.numel(), 1)
+        weights = mask.to(pred.dtype)
         return (per_patch * weights).sum() / weights.sum().clamp_min(1)

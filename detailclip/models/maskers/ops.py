@@ -20,6 +20,14 @@ def mask_from_kept(ids_keep: torch.Tensor, num_tokens: int) -> torch.Tensor:
     return mask.scatter_(1, ids_keep, False)
 
 
+def removed_positions(ids_keep: torch.Tensor, num_tokens: int) -> torch.Tensor:
+    """(B, K) kept token indices -> (B, N - K) indices of the others, ascending (the order of ``x[mask]``), without
+    reading anything back to the host."""
+    removed = mask_from_kept(ids_keep, num_tokens).to(torch.int8)
+    # A stable sort of the 0/1 mask lists the kept positions first, then the removed ones in ascending order.
+    return torch.argsort(removed, dim=1, stable=True)[:, ids_keep.shape[1]:]
+
+
 def random_mask(batch: int, num_tokens: int, ratio: float, device: Optional[torch.device] = None,
                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """MAE/FLIP random masking: every row keeps its floor(N (1 - ratio)) lowest-noise tokens.

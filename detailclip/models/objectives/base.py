@@ -21,8 +21,9 @@ An objective is a registered ``nn.Module`` that owns its heads and its loss; :cl
                    reference's way; see :func:`~detailclip.models.encoders.batching.run_batched`)
 ================  ==================================================================================================
 
-Objectives may add entries for later ones (``decoded``: the MAE decoder's (B, 1 + N, D_dec) outputs per view, read by
-iBOT's patch term in DetailCLIP). They declare it (``provides``/``requires``) and :func:`execution_order` runs providers
+Objectives may add entries for later ones (``decoded_masked``: the MAE decoder's (B, N_rem, D_dec) outputs at the
+removed positions per view, or ``decoded``: its (B, 1 + N, D_dec) outputs at every position, read by iBOT's patch term
+in DetailCLIP). They declare it (``provides``/``requires``) and :func:`execution_order` runs providers
 first, so the order does not depend on the config's key order (MMEngine sorts dict keys when it dumps a config).
 
 ``ema`` maps each name in the objective's ``ema_modules`` to its frozen EMA twin held by the teacher (e.g. the
@@ -70,7 +71,8 @@ def execution_order(objectives: Dict[str, Objective]) -> List[str]:
         if not ready:
             missing = {n: sorted(set(o.requires) - available) for n, o in pending.items()}
             raise ValueError(f'objectives {missing} need context entries no objective provides: add the objective '
-                             'that publishes them (e.g. MAEObjective(publish_decoded=True) for "decoded")')
+                             'that publishes them (e.g. MAEObjective(decode_positions="masked") for "decoded_masked", '
+                             '"all" for "decoded")')
         order.append(ready[0])
         available.update(pending.pop(ready[0]).provides)
     return order

@@ -27,7 +27,8 @@ class IBOTObjective(Objective):
     paired view that has a mask; the teacher's EMA head (``ema['head']``) runs on the paired teacher views without
     grad. :class:`IBOTLoss` then takes the cross-view CLS term and the same-view masked patch term. Patch tokens come
     from the encoder (iBOT: mask-token replacement keeps all N patches in order) or from the MAE decoder output that
-    an earlier objective published as ``context['decoded']`` (DetailCLIP: token removal). The student head runs only
+    an earlier objective published as ``context['decoded_masked']`` or ``context['decoded']`` (DetailCLIP: token
+    removal). The student head runs only
     on the masked patch tokens, the only ones the loss reads; the teacher head's MLP runs on all of them (its centre
     is the mean over every patch) and its prototype layer on the masked ones and their mean embedding.
 
@@ -67,9 +68,16 @@ class IBOTObjective(Objective):
                                   'patch_out_dim': self.head.patch_out_dim, **(loss or {})})
         self.cls_weight, self.patch_weight = cls_weight, patch_weight
         self.patch_source = patch_source
-        self.requires = ('decoded', ) if patch_source == 'decoder' else ()
         self.views = None if views is None else list(views)
         self.teacher_views = None if teacher_views is None else list(teacher_views)
+
+    @property
+    def requires(self) -> Tuple[str, ...]:
+        """The MAE decoder outputs when the patch tokens come from it: at the masked positions only
+        (``'decoded_masked'``, for ``patch_positions='masked'``) or at all of them (``'decoded'``)."""
+        if self.patch_source != 'decoder':
+            return ()
+        return ('decoded_masked', ) if self.patch_positions == 'masked' else ('decoded', )
 
     def set_teacher_temp(self, **temps: float) -> None:
         """Teacher temperatures ``cls`` and ``patch``, see :meth:`IBOTLoss.set_teacher_temp`."""
@@ -108,21 +116,27 @@ class IBOTObjective(Objective):
     def _student_patch_logits(self, context: dict, views: Sequence[int], batch: bool) -> Tensor:
         """Student patch logits of the masked ``views``: (M, K2) at the masked positions in ``masks`` order, or
         (P, B, N, K2) at every position (``patch_positions='all'``)."""
-        tokens = [self._patch_tokens(context, v) for v in views]
         if self.patch_positions == 'all':
-            return _apply(self.head, tokens, batch, patch=True)
-        masked = [t[context['masks'][v]] for t, v in zip(tokens, views)]  # (M_p, D) each
+            return _apply(self.head, [self._patch_tokens(context, v) for v in views], batch, patch=True)
+        masked = [self._masked_patch_tokens(context, v) for v in views]  # (M_p, D) each
         return _apply(self.head, masked, batch, patch=True, join=torch.cat)
+
+    def _masked_patch_tokens(self, context: dict, view: int) -> Tensor:
+        """(M, D) student tokens at the masked positions of ``view`` in ``masks`` order, from the encoder or the
+        decoder outputs at the removed positions (``context['decoded_masked']``)."""
+        if self.patch_source == 'encoder':
+            return self._patch_tokens(context, view)[context['masks'][view]]
+        tokens = self._decoded(context, 'decoded_masked', view)  # (B, N_rem, D), ascending positions
+        if tokens.dim() != 3 or tokens.shape[-1] != self.head.in_dim:
+            raise ValueError(f'IBOTObjective: view {view} has decoder tokens {tuple(tokens.shape)} at the removed '
+                             f'positions, expected (B, N_rem, {self.head.in_dim})')
+        return tokens.flatten(0, 1)
 
     def _patch_tokens(self, context: dict, view: int) -> Tensor:
         """(B, N, D) student tokens at every patch position of ``view``, from the encoder or the decoder."""
         num_patches = context['masks'][view].shape[1]
         if self.patch_source == 'decoder':
-            decoded: List[Optional[Tensor]] = context.get('decoded') or [None] * len(context['views'])
-            if decoded[view] is None:
-                raise ValueError(f'IBOTObjective(patch_source="decoder") needs context["decoded"][{view}]: list an '
-                                 f'objective that publishes MAE decoder outputs (MAEObjective) before it')
-            tokens = decoded[view][:, 1:]
+            tokens = self._decoded(context, 'decoded', view)[:, 1:]
         else:
             tokens = context['image_tokens'][view][:, 1:]
         if tokens.shape[1] != num_patches or tokens.shape[-1] != self.head.in_dim:
@@ -130,6 +144,17 @@ class IBOTObjective(Objective):
                              f'expected (B, {num_patches}, {self.head.in_dim}); patch_source="encoder" needs all '
                              f'patches (mask_mode "replace"), with token removal use "decoder"')
         return tokens
+
+    @staticmethod
+    def _decoded(context: dict, key: str, view: int) -> Tensor:
+        """The decoder outputs ``context[key][view]`` an earlier objective published."""
+        decoded: List[Optional[Tensor]] = context.get(key) or [None] * len(context['views'])
+        if decoded[view] is None:
+            positions = 'masked' if key == 'decoded_masked' else 'all'
+            raise ValueError(f'IBOTObjective(patch_source="decoder") needs context["{key}"][{view}]: list an '
+                             f'objective that publishes MAE decoder outputs before it, e.g. '
+                             f'MAEObjective(decode_positions="{positions}") for patch_positions="{positions}"')
+        return decoded[view]
 
 
 @MODELS.register_module()

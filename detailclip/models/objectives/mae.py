@@ -1,12 +1,14 @@
 """Masked pixel reconstruction through an MAE decoder."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from detailclip.registry import MODELS
 from ..encoders.batching import run_batched
+from ..encoders.vit import take_rows
 from ..heads.mae_decoder import PixelHead
 from ..losses.pixel_loss import PixelReconLoss
+from ..maskers.ops import removed_positions
 from ..ops import patchify
 from .base import Objective, select
 
@@ -19,8 +21,10 @@ class MAEObjective(Objective):
     every patch's pixels and take :class:`PixelReconLoss` on the removed patches; the loss is the mean over those
     views (DetailCLIP: 1/2 (L(u) + L(v))). The target is the student view itself, i.e. the normalised augmented image
     (Q-D24).
-    Publishes ``context['decoded']`` (per student view, the decoder output (B, 1 + N, D_dec) or None), which
-    DetailCLIP's iBOT patch term reads (so the pretrainer runs this objective before it).
+    Publishes the decoder outputs for DetailCLIP's iBOT patch term (so the pretrainer runs this objective before it),
+    per student view or None: ``context['decoded_masked']``, the (B, N_rem, D_dec) outputs at the removed positions
+    in ascending order (``decoded[:, 1:][mask]`` row by row), or with ``decode_positions='all'``
+    ``context['decoded']``, the (B, 1 + N, D_dec) outputs at every position.
 
     Args:
         decoder: :class:`MAEDecoder` config (``type`` may be omitted); ``in_dim`` must be the encoder width.
@@ -29,12 +33,18 @@ class MAEObjective(Objective):
         weight: Weight of ``loss_pixel`` in the total loss.
         views: Student views to reconstruct (all masked ones when None).
         pixel_head_init: ``'xavier'`` (MAE) or ``'default'`` (reference PyTorch default init, Q-D23).
-        publish_decoded: Store the decoder outputs in ``context['decoded']``.
+        publish_decoded: Store the decoder outputs in the context.
+        decode_positions: Decode the ``'masked'`` (removed) positions only, the only ones the losses read (the
+            decoder's last block and the pixel head skip the kept rows), or ``'all'`` of them (the reference's way,
+            kept for benchmarks; the same losses). A plain attribute, switchable at run time.
     """
 
     def __init__(self, decoder: dict, patch_size: int = 16, norm_pix: bool = True, weight: float = 1.0,
-                 views: Optional[Sequence[int]] = None, pixel_head_init: str = 'xavier', publish_decoded: bool = True):
+                 views: Optional[Sequence[int]] = None, pixel_head_init: str = 'xavier', publish_decoded: bool = True,
+                 decode_positions: str = 'masked'):
         super().__init__()
+        if decode_positions not in ('masked', 'all'):
+            raise ValueError(f'unknown decode_positions {decode_positions!r}: use "masked" or "all"')
         self.decoder = MODELS.build({'type': 'MAEDecoder', **decoder})
         self.pixel_head = PixelHead(self.decoder.width, patch_size, init=pixel_head_init)
         self.loss = PixelReconLoss(norm_pix=norm_pix)
@@ -42,25 +52,42 @@ class MAEObjective(Objective):
         self.weight = weight
         self.views = None if views is None else list(views)
         self.publish_decoded = publish_decoded
-        self.provides = ('decoded', ) if publish_decoded else ()
+        self.decode_positions = decode_positions
+
+    @property
+    def provides(self) -> Tuple[str, ...]:
+        if not self.publish_decoded:
+            return ()
+        return ('decoded_masked', ) if self.decode_positions == 'masked' else ('decoded', )
 
     def forward(self, context: dict, ema: dict) -> Dict[str, torch.Tensor]:
-        decoded = self.decode(context)
-        losses = [self.loss(self.pixel_head(out[:, 1:]), self.target(context, v), context['masks'][v])
-                  for v, out in enumerate(decoded) if out is not None]
+        masked_only = self.decode_positions == 'masked'
+        decoded = self.decode(context, removed_only=masked_only)
+        losses = [self._pixel_loss(context, v, out, masked_only) for v, out in enumerate(decoded) if out is not None]
         if self.publish_decoded:
-            context['decoded'] = decoded
+            context[self.provides[0]] = decoded
         return dict(loss_pixel=self.weight * torch.stack(losses).mean())
 
-    def decode(self, context: dict) -> List[Optional[torch.Tensor]]:
+    def _pixel_loss(self, context: dict, view: int, decoded: torch.Tensor, masked_only: bool) -> torch.Tensor:
+        """:class:`PixelReconLoss` of student view ``view`` from its decoder output: (B, 1 + N, D_dec), or with
+        ``masked_only`` (B, N_rem, D_dec) at the removed positions."""
+        target, mask = self.target(context, view), context['masks'][view]
+        if not masked_only:
+            return self.loss(self.pixel_head(decoded[:, 1:]), target, mask)
+        rows = removed_positions(context['ids_keep'][view], mask.shape[1])
+        return self.loss(self.pixel_head(decoded), take_rows(target, rows))
+
+    def decode(self, context: dict, removed_only: bool = False) -> List[Optional[torch.Tensor]]:
         """Per student view, the decoder output (B, 1 + N, D_dec) of each selected masked view (same-shaped views in
-        one batch), None for the other views."""
+        one batch), or with ``removed_only`` its (B, N_rem, D_dec) rows at the removed positions (ascending); None
+        for the other views."""
         decoded: List[Optional[torch.Tensor]] = [None] * len(context['views'])
         views = [v for v in select(range(len(context['views'])), self.views) if context['masks'][v] is not None]
         if not views:
             raise ValueError('MAEObjective found no masked student view: configure a masker for its views')
-        inputs = [(context['image_tokens'][v], context['ids_keep'][v], tuple(context['grid_sizes'][v])) for v in views]
-        keys = [(tuple(t.shape[1:]), ids is None, grid) for t, ids, grid in inputs]
+        inputs = [(context['image_tokens'][v], context['ids_keep'][v], tuple(context['grid_sizes'][v]), removed_only)
+                  for v in views]
+        keys = [(tuple(t.shape[1:]), ids is None, grid) for t, ids, grid, _ in inputs]
         for v, out in zip(views, run_batched(self.decoder, inputs, keys, context.get('batch_views', True))):
             decoded[v] = out
         return decoded

@@ -25,16 +25,19 @@ class MaskedDistillationObjective(IBOTObjective):
         teacher_views (Sequence[int]): The teacher view paired with each of ``views`` (the same image, unmasked).
     """
 
+    requires: Sequence[str] = ()  # decodes its own views
+
     def __init__(self, decoder: dict, head: dict, loss: Optional[dict] = None, weight: float = 1.0,
                  views: Sequence[int] = (1, ), teacher_views: Sequence[int] = (0, )):
         super().__init__(head, loss, cls_weight=0.0, patch_weight=weight, patch_source='decoder', views=views,
                          teacher_views=teacher_views)
         self.decoder = MODELS.build({'type': 'MAEDecoder', **decoder})
-        self.requires = ()  # decodes its own views
 
     def forward(self, context: dict, ema: dict) -> Dict[str, Tensor]:
+        masked_only = self.patch_positions == 'masked'
         decoded = [None] * len(context['views'])
         for v in self.views:
-            decoded[v] = self.decoder(context['image_tokens'][v], context['ids_keep'][v], context['grid_sizes'][v])
-        losses = super().forward({**context, 'decoded': decoded}, ema)
+            decoded[v] = self.decoder(context['image_tokens'][v], context['ids_keep'][v], context['grid_sizes'][v],
+                                      removed_only=masked_only)
+        losses = super().forward({**context, 'decoded_masked' if masked_only else 'decoded': decoded}, ema)
         return dict(loss_msd=losses['loss_ibot_patch'])
