@@ -10,7 +10,7 @@ from timm.models.vision_transformer import Attention
 
 import detailclip.models  # noqa: F401  (registers the model classes)
 from detailclip.models.encoders.text import ResidualAttentionBlock
-from detailclip.models.encoders.vit import CLSAttentionBlock, VisionTransformer
+from detailclip.models.encoders.vit import CLSAttention, CLSAttentionBlock, VisionTransformer
 from detailclip.models.objectives.ibot import IBOTObjective
 from detailclip.registry import MODELS
 from detailclip.testing import ROOT, shrink_model
@@ -103,6 +103,38 @@ def test_recomputed_norm_act_outputs_are_freed_and_gradients_exact(autocast):
         loss.backward()
         grads[recompute] = [p.grad.clone() for p in encoder.parameters() if p.grad is not None]
     assert all(torch.equal(a, b) for a, b in zip(grads[False], grads[True]))
+
+
+def _compiled_step(block: torch.nn.Module, x: torch.Tensor):
+    """Output, input and weight gradients of the compiled ``block`` on ``x``, and the bytes it saves for backward."""
+    saved = []
+
+    def pack(tensor):
+        saved.append(tensor.untyped_storage().nbytes())
+        return tensor
+
+    torch._dynamo.reset()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out = torch.compile(block)(x)
+    return (out, *torch.autograd.grad(out.square().sum(), [x, *block.parameters()])), sum(saved)
+
+
+@pytest.mark.parametrize('block_type', ['image', 'text'])
+def test_compiled_blocks_recompute_norm_act_with_the_same_gradients(block_type):
+    """Under torch.compile ``recompute_norm_act`` is a selective-checkpoint policy (keep matmul and attention outputs):
+    the same outputs and gradients as eager, and less kept for backward than the compiler keeps by default."""
+    torch.manual_seed(0)
+    block = (CLSAttentionBlock(32, 2, 2., qkv_bias=True, attn_layer=CLSAttention) if block_type == 'image'
+             else ResidualAttentionBlock(32, 2, 2.))
+    x = torch.randn(2, 9, 32, requires_grad=True)
+    out = block(x)
+    eager = (out, *torch.autograd.grad(out.square().sum(), [x, *block.parameters()]))
+    compiled, kept = _compiled_step(block, x)
+    block.recompute_norm_act = False
+    _, kept_by_default = _compiled_step(block, x)
+    for got, want in zip(compiled, eager):
+        torch.testing.assert_close(got, want)
+    assert kept < 0.8 * kept_by_default
 
 
 @pytest.mark.parametrize('dtype', [torch.float64, torch.float32])

@@ -13,7 +13,7 @@ from torch import nn
 
 from detailclip.registry import MODELS
 from ..attention import attention
-from .vit import autocast_input, recompute_in_backward
+from .vit import autocast_input, recompute_in_backward, run_recomputing_norm_act
 
 
 class LayerNormFp32(nn.LayerNorm):
@@ -72,7 +72,8 @@ class ResidualAttentionBlock(nn.Module):
     """Pre-LN block: ``x += attn(ln_1(x)); x += mlp(ln_2(x))`` with a QuickGELU MLP.
 
     With ``recompute_norm_act`` (a plain attribute, on by default) the LayerNorm and QuickGELU outputs are recomputed
-    in backward instead of stored (:func:`~detailclip.models.encoders.vit.recompute_in_backward`); same gradients.
+    in backward instead of stored (:func:`~detailclip.models.encoders.vit.recompute_in_backward`, under torch.compile
+    :func:`~detailclip.models.encoders.vit.run_recomputing_norm_act`); same gradients.
 
     Args:
         width: Token width W.
@@ -93,6 +94,10 @@ class ResidualAttentionBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Tokens ``(B, L, W)`` -> ``(B, L, W)``."""
+        return run_recomputing_norm_act(self, self._forward, x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward`'s body."""
         recompute = self.recompute_norm_act and torch.is_grad_enabled() and not torch.compiler.is_compiling()
         h = autocast_input(self.ln_1(x))
         with recompute_in_backward(h, lambda x=x: autocast_input(self.ln_1(x)), recompute):

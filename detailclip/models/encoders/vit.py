@@ -23,6 +23,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint
+from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
 from timm.layers import Mlp, maybe_add_mask, resample_abs_pos_embed, resolve_self_attn_mask, to_2tuple
 from timm.models.vision_transformer import Attention, Block
 from timm.models.vision_transformer import VisionTransformer as TimmVisionTransformer
@@ -168,14 +169,42 @@ def recompute_in_backward(tensor: torch.Tensor, recompute: Callable[[], torch.Te
         yield
 
 
+_MATMUL_OPS = tuple(getattr(torch.ops.aten, name).default for name in (
+    'mm', 'addmm', 'bmm', 'baddbmm', '_scaled_dot_product_flash_attention_for_cpu',
+    '_scaled_dot_product_flash_attention', '_scaled_dot_product_efficient_attention',
+    '_scaled_dot_product_cudnn_attention') if hasattr(torch.ops.aten, name))
+
+
+def _keep_matmul_outputs(ctx, op, *args, **kwargs) -> CheckpointPolicy:
+    """Selective-checkpoint policy: keep what matmuls, attention kernels and random ops produce, recompute the rest."""
+    if op in _MATMUL_OPS or torch.Tag.nondeterministic_seeded in getattr(op, 'tags', ()):
+        return CheckpointPolicy.MUST_SAVE
+    return CheckpointPolicy.PREFER_RECOMPUTE
+
+
+def run_recomputing_norm_act(block: nn.Module, forward: Callable, *args, **kwargs):
+    """``forward(*args, **kwargs)`` of a block whose ``recompute_norm_act`` is on, as torch.compile sees it.
+
+    In eager mode the block's own :func:`recompute_in_backward` contexts drop its LayerNorm and activation outputs.
+    Their saved-tensor hooks do not trace, so inside a compiled region the forward runs under a selective-checkpoint
+    policy instead that keeps only the outputs of matmuls and attention kernels for backward: the partitioner then
+    recomputes the norms, casts and activations (elementwise work, fused), and no matmul runs twice.
+    """
+    if block.recompute_norm_act and torch.is_grad_enabled() and torch.compiler.is_compiling():
+        return torch.utils.checkpoint.checkpoint(
+            forward, *args, use_reentrant=False, **kwargs,
+            context_fn=partial(create_selective_checkpoint_contexts, _keep_matmul_outputs))
+    return forward(*args, **kwargs)
+
+
 class CLSAttentionBlock(Block):
     """timm pre-LN ``Block`` whose forward can pass through the CLS attention of ``CLSAttention``.
 
     With ``recompute_norm_act`` (a plain attribute, on unless the encoder or a caller switches it off) the outputs of
     both LayerNorms and of the MLP activation are not stored for backward but recomputed from their inputs
-    (:func:`recompute_in_backward`): 10 instead of 16 floats per token and channel stay alive per block, for three
-    elementwise passes in backward. Under autocast each LayerNorm output is cast to the autocast dtype here, as the
-    next linear layer would.
+    (:func:`recompute_in_backward`; under torch.compile :func:`run_recomputing_norm_act`): 10 instead of 16 floats per
+    token and channel stay alive per block, for three elementwise passes in backward. Under autocast each LayerNorm
+    output is cast to the autocast dtype here, as the next linear layer would.
     """
 
     recompute_norm_act = True
@@ -197,6 +226,12 @@ class CLSAttentionBlock(Block):
         Returns:
             Tokens ``(B, T, C)`` (``(B, Q, C)`` with ``rows``), plus the CLS or full attention when asked.
         """
+        return run_recomputing_norm_act(self, self._forward, x, attn_mask=attn_mask, is_causal=is_causal,
+                                        return_cls_attn=return_cls_attn, return_attn=return_attn, rows=rows)
+
+    def _forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor], is_causal: bool, return_cls_attn: bool,
+                 return_attn: bool, rows: Optional[torch.Tensor]):
+        """:meth:`forward`'s body."""
         recompute = self.recompute_norm_act and torch.is_grad_enabled() and not torch.compiler.is_compiling()
         h = autocast_input(self.norm1(x))
         with recompute_in_backward(h, lambda x=x: autocast_input(self.norm1(x)), recompute):
