@@ -28,9 +28,9 @@ class IBOTObjective(Objective):
     grad. :class:`IBOTLoss` then takes the cross-view CLS term and the same-view masked patch term. Patch tokens come
     from the encoder (iBOT: mask-token replacement keeps all N patches in order) or from the MAE decoder output that
     an earlier objective published as ``context['decoded_masked']`` or ``context['decoded']`` (DetailCLIP: token
-    removal). The student head runs only
-    on the masked patch tokens, the only ones the loss reads; the teacher head's MLP runs on all of them (its centre
-    is the mean over every patch) and its prototype layer on the masked ones and their mean embedding.
+    removal). The student head runs only on the masked patch tokens, the only ones the loss reads; the teacher head's
+    MLP runs on all of them (its centre is the mean over every patch) and its prototype layer on the masked ones and
+    their mean embedding.
 
     Args:
         head (dict): :class:`IBOTHead` config (``type`` may be omitted); ``in_dim`` is the encoder width.
