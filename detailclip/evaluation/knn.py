@@ -10,9 +10,16 @@ from detailclip.registry import METRICS
 from .base import TowerMetric
 
 
+SIM_DECIMALS = 4
+
+
 def knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor, feats: torch.Tensor, num_classes: int,
                 k: int = 20, temperature: float = 0.07) -> torch.Tensor:
     """Class scores (N, C) by similarity-weighted voting of the k nearest training features (DINO's kNN).
+
+    Similarities are rounded to ``SIM_DECIMALS`` decimals and neighbours tied after rounding are taken in bank order,
+    so the float noise of a different batch composition (about 1e-7: one process against several, whose shards
+    batch the images differently) cannot reorder near-tied neighbours, as it can for a barely trained encoder.
 
     Args:
         train_feats (Tensor): (M, D) normalised training features.
@@ -22,9 +29,10 @@ def knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor, feats: to
         k (int): Neighbours per query.
         temperature (float): Weights are exp(similarity / temperature).
     """
-    sim, idx = (feats @ train_feats.T).topk(min(k, len(train_feats)), dim=1)  # (N, k)
-    votes = F.one_hot(train_labels[idx], num_classes).float() * (sim / temperature).exp().unsqueeze(-1)
-    return votes.sum(1)
+    sim = (feats.double() @ train_feats.double().T).round(decimals=SIM_DECIMALS)  # (N, M)
+    idx = sim.sort(dim=1, descending=True, stable=True).indices[:, :min(k, len(train_feats))]  # (N, k)
+    weights = (sim.gather(1, idx) / temperature).exp()
+    return (F.one_hot(train_labels[idx], num_classes).double() * weights.unsqueeze(-1)).sum(1)
 
 
 @METRICS.register_module()
