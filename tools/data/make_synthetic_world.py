@@ -12,7 +12,10 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, ROOT)
+
 from detailclip.datasets.synthetic_world import generate_world  # noqa: E402
 
 SIZE_ARGS = ('image_size', 'num_train', 'num_retrieval', 'num_cls_train_per_class', 'num_cls_val_per_class',
