@@ -5,9 +5,10 @@
 
 CKPT is a training checkpoint (its encoder is exported first, into WORK_DIR/backbone.{pth,safetensors}), an
 exported backbone (.pth with meta["encoder"], or .safetensors), or "random" (no pretrained weights). The config's
-``model.backbone`` is a ``ViTBackbone``; its ``pretrained`` is set here. Then the mm library's Runner trains, tests,
-and the visualiser of the config (SegLocalVisualizer / DetLocalVisualizer) draws ground truth and predictions of
-the first N test images into WORK_DIR/vis/; the test metrics go to WORK_DIR/metrics.json.
+``model.backbone`` is a ``ViTBackbone``, whose ``pretrained`` is set here, or, with "random" only, any backbone of the
+library (the CNN control configs). Then the mm library's Runner trains, tests, and the visualiser of the config
+(SegLocalVisualizer / DetLocalVisualizer) draws ground truth and predictions of the first N test images into
+WORK_DIR/vis/; the test metrics go to WORK_DIR/metrics.json.
 """
 import argparse
 import json
@@ -71,11 +72,14 @@ def build_config(args: argparse.Namespace) -> Tuple[Config, dict]:
     """The config with the backbone weights set, and the backbone's meta."""
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir,
                       default_work_dir=lambda cfg: default_work_dir(cfg, args.checkpoint))
-    if cfg.model.backbone.get('type') != 'ViTBackbone':
-        raise ValueError(f'{args.config}: model.backbone must be a ViTBackbone (custom_imports=dict(imports='
-                         f'[\'downstream\'])), got {cfg.model.backbone.get("type")!r}')
+    backbone = cfg.model.backbone.get('type')
+    if backbone != 'ViTBackbone' and args.checkpoint != 'random':
+        raise ValueError(f'{args.config}: pretrained weights load into a ViTBackbone only (custom_imports=dict('
+                         f'imports=[\'downstream\'])), got {backbone!r}; run another backbone (the CNN controls) with '
+                         f'CKPT "random"')
     pretrained, meta = prepare_backbone(args.checkpoint, cfg.work_dir, args.teacher)
-    cfg.model.backbone.pretrained = pretrained
+    if backbone == 'ViTBackbone':
+        cfg.model.backbone.pretrained = pretrained
     if cfg.get('world_root'):
         ensure_world(cfg.world_root)
     return cfg, meta
@@ -121,7 +125,7 @@ def main(argv=None) -> dict:
         return metrics
     vis_dir = osp.join(runner.work_dir, 'vis')
     vis = save_visualisations(runner, args.num_vis, vis_dir)
-    result = dict(config=args.config, checkpoint=args.checkpoint, backbone=cfg.model.backbone.pretrained,
+    result = dict(config=args.config, checkpoint=args.checkpoint, backbone=cfg.model.backbone.get('pretrained'),
                   backbone_meta={k: meta[k] for k in ('method', 'tower', 'iter', 'epoch') if k in meta},
                   iters=runner.iter, metrics=metrics, no_detections=bool(empty), visualisations=vis)
     out = osp.join(runner.work_dir, 'metrics.json')

@@ -17,6 +17,7 @@ from detailclip.testing import ROOT, TINY_CLIP, tiny_config
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'downstream', 'detection', 'configs', '*.py')))
 PAPER = [c for c in CONFIGS if c.endswith('_coco.py')]
 TINY = [c for c in CONFIGS if 'synthetic-world' in c]
+CONTROLS = sorted(glob.glob(osp.join(ROOT, 'downstream', 'detection', 'configs', 'controls', '*.py')))
 RPN_LOSSES = {'loss_rpn_cls', 'loss_rpn_bbox'}
 RCNN_LOSSES = {'loss_cls', 'loss_bbox', 'loss_mask'}
 
@@ -38,7 +39,7 @@ def _expected_losses(cfg: Config) -> set:
 
 
 def test_config_lists():
-    assert len(PAPER) == 3 and len(TINY) == 3
+    assert len(PAPER) == 3 and len(TINY) == 3 and len(CONTROLS) == 1
 
 
 @pytest.mark.parametrize('config', PAPER, ids=osp.basename)
@@ -132,13 +133,13 @@ def test_tiny_world_dataset(tiny_world):
         assert len(sample.gt_instances.masks) == len(sample.gt_instances.bboxes) == len(labels)
 
 
-@pytest.mark.parametrize('config', TINY, ids=osp.basename)
-def test_tiny_models_train_step(config, tiny_world):
-    """Loss on two tiny-world samples: finite, every stage's losses present, every trainable parameter gets a
-    gradient (a parameter without one would stop DDP), and an fp32 optimizer step with layer decay."""
+def _train_step(config: str, world: str):
+    """One loss, backward and fp32 optimizer step of ``config`` on two tiny-world samples; checks that the loss is
+    finite, every stage's losses are present and every trainable parameter gets a gradient (a parameter without one
+    would stop DDP). Returns the config and the optim wrapper."""
     from mmdet.registry import DATASETS, MODELS
     cfg = _load(config)
-    dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=osp.join(tiny_world, 'coco')))
+    dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, data_root=osp.join(world, 'coco')))
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
@@ -152,8 +153,26 @@ def test_tiny_models_train_step(config, tiny_world):
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     assert all(p.grad is not None for p in trainable.values()), [n for n, p in trainable.items() if p.grad is None]
     wrapper.step()
+    return cfg, wrapper
+
+
+@pytest.mark.parametrize('config', TINY, ids=osp.basename)
+def test_tiny_models_train_step(config, tiny_world):
+    """A training step of each tiny ViT config, with layer decay over the encoder's depth + 2 groups."""
+    cfg, wrapper = _train_step(config, tiny_world)
     rate, num_layers = cfg.optim_wrapper.paramwise_cfg.layer_decay_rate, cfg.model.backbone.depth + 2
     assert {g['lr_scale'] for g in wrapper.optimizer.param_groups} == {rate ** k for k in range(num_layers)}
+
+
+@pytest.mark.parametrize('config', CONTROLS, ids=osp.basename)
+def test_control_train_step(config, tiny_world):
+    """The CNN controls (the tiny detector on another backbone) train, and the downstream entry runs them from
+    random init only: a pretrained checkpoint is refused by name."""
+    from tools.downstream import build_config, parse_args
+    cfg, _ = _train_step(config, tiny_world)
+    assert cfg.model.backbone.type != 'ViTBackbone'
+    with pytest.raises(ValueError, match='ViTBackbone only.*"random"'):
+        build_config(parse_args([config, 'work_dirs/clip/iter_552.pth']))
 
 
 def _tiny_options(world: str) -> list:
