@@ -171,8 +171,13 @@ class ViTBackbone(BaseModule):
 
     @staticmethod
     def _to_map(tokens: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
-        """Patch tokens of ``(B, 1 + N, D)`` as a map ``(B, D, gh, gw)`` (the CLS token dropped)."""
-        return tokens[:, 1:].transpose(1, 2).reshape(tokens.shape[0], -1, *grid)
+        """Patch tokens of ``(B, 1 + N, D)`` as a contiguous map ``(B, D, gh, gw)`` (the CLS token dropped).
+
+        The transposed view has channels-last strides, which convolutions pass on to their outputs; mmcv's CPU
+        ``RoIAlign`` reads its input's memory as contiguous NCHW, so the RoI heads of mmdet would pool scrambled
+        features from such maps (the RPN, all convolutions, would not notice).
+        """
+        return tokens[:, 1:].transpose(1, 2).reshape(tokens.shape[0], -1, *grid).contiguous()
 
 
 for _registry in (MMSEG_MODELS, MMDET_MODELS):

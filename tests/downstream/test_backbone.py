@@ -77,6 +77,25 @@ def test_fpn_adapter_gives_strides_4_to_32(patch_size, shapes):
     assert [tuple(o.shape) for o in outs] == [(2, 16, *s) for s in shapes]
 
 
+@pytest.mark.parametrize('fpn_adapter', [False, True])
+def test_levels_are_contiguous_for_mmcv_roi_align(fpn_adapter):
+    """Every level, and a convolution of it, is contiguous NCHW, so that mmcv's CPU RoIAlign (which reads the memory
+    as NCHW) pools the same features as torchvision's stride-aware one; a channels-last level scrambled the RoI
+    features of every tiny Mask R-CNN before the seventh session."""
+    from mmcv.ops import RoIAlign
+    from torchvision.ops import roi_align
+    backbone = ViTBackbone(img_size=64, patch_size=8, embed_dim=16, depth=2, num_heads=2, out_indices=(0, 1),
+                           fpn_adapter=fpn_adapter, fpn_strides=(4, 8), norm_cfg=dict(type='BN')).eval()
+    rois = torch.tensor([[0, 3., 5., 40., 30.], [1, 20., 12., 61., 60.]])
+    with torch.no_grad():
+        levels = backbone(torch.randn(2, 3, 64, 64))
+        for level in levels + (torch.nn.Conv2d(16, 8, 1)(levels[-1]),):
+            assert level.is_contiguous()
+            scale = level.shape[-1] / 64
+            assert torch.allclose(RoIAlign(7, scale, 0, aligned=True)(level, rois),
+                                  roi_align(level, rois, 7, scale, 0, aligned=True), atol=1e-6)
+
+
 def test_fpn_adapter_is_ibots_at_patch_16():
     backbone = ViTBackbone(img_size=64, patch_size=16, embed_dim=16, depth=4, num_heads=2, out_indices=(0, 1, 2, 3),
                            fpn_adapter=True, norm_cfg=dict(type='BN'))
