@@ -6,7 +6,8 @@
 # 100 proposals become mask-head positives: seconds per CPU step). Unlike the paper configs, the tapped blocks go
 # through the final LayerNorm (out_with_norm=True): without it the raw residual stream grew during fine-tuning and both
 # the pretrained and the random-init 1x runs diverged after ~700 iterations (RPN and RoI losses back to chance); with
-# it the same runs stayed stable.
+# it the same runs stayed stable. (Measured, like the lr below, before the RoIAlign fix of docs/downstream.md's seventh
+# session, while no RoI head could learn.)
 norm_cfg = dict(type='BN', requires_grad=True)
 width = 128
 channels = 64
