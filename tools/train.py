@@ -12,6 +12,7 @@ from mmengine.runner import Runner
 
 from detailclip.engine.hooks.wandb import enable_wandb
 from detailclip.utils.config import ConfigError, load_config, parse_runner_args
+from detailclip.utils.memory import reuse_freed_memory
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -61,6 +62,8 @@ def main(argv=None):
         cfg = build_config(args)
     except ConfigError as err:  # the message names every key and its fix; a traceback adds nothing
         raise SystemExit(f'{args.config}: {err}')
+    if cfg.get('env_cfg', {}).get('reuse_freed_memory', False):
+        reuse_freed_memory()
     runner = Runner.from_cfg(cfg)
     runner.train()
     report(runner)

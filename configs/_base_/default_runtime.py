@@ -28,8 +28,10 @@ default_hooks = dict(
 )
 # Hooks live in this dict, keyed by name, so method configs add theirs (ema, teacher_temp) by merging, and
 # `--cfg-options default_hooks.ema.momentum=0.99` reaches them; custom_hooks stays free for users.
+# reuse_freed_memory: glibc malloc keeps freed host memory for the next step instead of page-faulting it in again
+# (detailclip/utils/memory.py; tools/train.py applies it; docs/performance.md measures it)
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-               dist_cfg=dict(backend='nccl'))
+               dist_cfg=dict(backend='nccl'), reuse_freed_memory=True)
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=False)
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends)

@@ -1,11 +1,12 @@
-"""Scaled dot-product attention for training: the fused kernel forward, and on CPU in bf16/fp16 a matmul backward.
+"""Scaled dot-product attention for training: the fused kernel, and on CPU in bf16/fp16 matmuls.
 
-On a CPU, ``F.scaled_dot_product_attention`` runs a flash-attention kernel whose backward in bf16 takes 3-5x as long
-as its forward and as the matmul path's backward (ViT-B shapes, docs/performance.md), while its fp32 backward is on
-par. :func:`attention` keeps the fused forward and, for reduced-precision CPU inputs that need gradients, recomputes
-softmax(q k^T / sqrt(hd)) in backward from the saved q, k, v with bf16 matmuls (AMX) and fp32 softmax, as autocast's
-unfused path computes it, instead of calling the flash backward. Like the flash kernel it keeps no (T, T) tensor
-between forward and backward.
+On a CPU, ``F.scaled_dot_product_attention`` runs a flash-attention kernel. In fp32 it is as fast as matmuls or
+faster. In bf16 its backward takes 3-5x as long as its forward, and its forward takes 1.6-2.2x as long as two
+bf16 matmuls around an fp32 softmax (ViT-B shapes, 101-197 tokens; docs/performance.md). So for reduced-precision
+CPU inputs without mask or dropout :func:`attention` computes softmax(q k^T / sqrt(hd)) v with matmuls in the input
+dtype and an fp32 softmax, as autocast's unfused path does, a few samples at a time so that the (T, T) probabilities
+stay small; with gradients it keeps only q, k and v, like the flash kernel, and recomputes the probabilities in
+backward.
 """
 from typing import Optional
 
@@ -31,10 +32,33 @@ def attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor] = Non
     Returns:
         Tensor: (B, heads, T, hd) in the dtype of q.
     """
-    if (q.device.type == 'cpu' and q.dtype in REDUCED_PRECISION and attn_mask is None and dropout_p == 0.0
-            and torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))):
-        return _MatmulBackwardAttention.apply(q, k, v, is_causal)
+    if q.device.type == 'cpu' and q.dtype in REDUCED_PRECISION and attn_mask is None and dropout_p == 0.0:
+        if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
+            return _MatmulAttention.apply(q, k, v, is_causal)
+        return matmul_attention(q, k, v, is_causal)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal)
+
+
+def matmul_attention(q: Tensor, k: Tensor, v: Tensor, is_causal: bool = False) -> Tensor:
+    """softmax(q k^T / sqrt(hd)) v: matmuls in the dtype of q, the softmax in fp32 (:func:`attention_probs`), in
+    chunks of samples holding at most 2^24 probabilities (64 MB) at a time. No autograd graph of its own.
+
+    Args:
+        q (Tensor): Queries (B, heads, T, hd).
+        k (Tensor): Keys (B, heads, T, hd).
+        v (Tensor): Values (B, heads, T, hd).
+        is_causal (bool): Each query attends to itself and earlier keys only.
+
+    Returns:
+        Tensor: (B, heads, T, hd), contiguous, in the dtype of v.
+    """
+    out = v.new_empty(q.shape)
+    step = max(1, 2 ** 24 // (q.shape[1] * q.shape[2] * k.shape[2]))
+    with torch.no_grad():
+        for start in range(0, q.shape[0], step):
+            rows = slice(start, start + step)
+            torch.matmul(attention_probs(q[rows], k[rows], is_causal).to(v.dtype), v[rows], out=out[rows])
+    return out
 
 
 def attention_probs(q: Tensor, k: Tensor, is_causal: bool = False) -> Tensor:
@@ -56,16 +80,16 @@ def attention_probs(q: Tensor, k: Tensor, is_causal: bool = False) -> Tensor:
     return torch.softmax(logits, dim=-1, dtype=torch.float32)
 
 
-class _MatmulBackwardAttention(torch.autograd.Function):
-    """Forward: the fused kernel. Backward: P = softmax(q k^T / sqrt(hd)) recomputed, then dV = P^T dO,
-    dS = P * (dO V^T - rowsum(P * dO V^T)), dQ = dS K / sqrt(hd), dK = dS^T Q / sqrt(hd); matmuls in the input dtype,
-    P and dS in fp32."""
+class _MatmulAttention(torch.autograd.Function):
+    """Forward: :func:`matmul_attention`, keeping q, k, v. Backward: P = softmax(q k^T / sqrt(hd)) recomputed, then
+    dV = P^T dO, dS = P * (dO V^T - rowsum(P * dO V^T)), dQ = dS K / sqrt(hd), dK = dS^T Q / sqrt(hd); matmuls in the
+    input dtype, P and dS in fp32."""
 
     @staticmethod
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor, is_causal: bool) -> Tensor:
         ctx.save_for_backward(q, k, v)
         ctx.is_causal = is_causal
-        return F.scaled_dot_product_attention(q, k, v, is_causal=is_causal)
+        return matmul_attention(q, k, v, is_causal)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):

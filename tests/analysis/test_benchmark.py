@@ -21,9 +21,10 @@ def tiny_config(tmp_path_factory):
 
 
 def _run(config, out_dir, *flags):
+    """One in-process run; ``--malloc system`` keeps glibc's settings of the test process as they are."""
     out = out_dir / 'record.json'
     records = benchmark.main([config, '--batch', '2', '--steps', '1', '--warmup', '1', '--device', 'cpu',
-                              '--json', str(out), *flags])
+                              '--malloc', 'system', '--json', str(out), *flags])
     assert json.loads(out.read_text()) == records[0]
     return records[0]
 
@@ -37,6 +38,7 @@ def optimized(tiny_config, tmp_path_factory):
 def test_one_step_record(tiny_config, optimized, tmp_path, capsys, flags):
     record = _run(tiny_config, tmp_path, *flags) if flags else optimized
     assert record['views'] == 2 and record['img_size'] == 64 and record['naive'] == ('--naive' in flags)
+    assert record['malloc'] == 'system'
     assert record['step_s'] > 0 and record['images_per_s'] == pytest.approx(2 / record['step_s'])
     assert record['flops'] > 0 and 0 < record['utilisation'] and record['peak_flops'] > 0
     assert record['peak_bytes'] > record['base_bytes'] > record['model_bytes'] > 0
@@ -69,8 +71,24 @@ def test_variant_names():
                                                               '160']
     assert benchmark.variant_flags('optimized-fp32-compile-ckpt') == ['--compile', '--grad-checkpointing']
     assert benchmark.variant_flags('bf16-compile-mem0.8') == ['--amp', '--compile', '--memory-budget', '0.8']
+    assert benchmark.variant_flags('naive-reuse') == ['--naive', '--malloc', 'reuse']
+    assert benchmark.variant_flags('optimized-sysmalloc') == ['--malloc', 'system']
     with pytest.raises(ValueError, match='unknown variant token'):
         benchmark.variant_flags('fast')
+
+
+def test_malloc_defaults_follow_the_config_and_the_reference():
+    """Optimized runs reuse freed memory as tools/train.py does for the config; naive runs keep glibc's default."""
+    cfg = Config.fromfile(CONFIG)
+    assert cfg.env_cfg.reuse_freed_memory
+
+    def setting(*argv):
+        return benchmark.malloc_setting(benchmark.parse_args([CONFIG, *argv]), cfg)
+
+    assert setting() == 'reuse' and setting('--naive') == 'system'
+    assert setting('--malloc', 'system') == 'system' and setting('--naive', '--malloc', 'reuse') == 'reuse'
+    cfg.env_cfg.reuse_freed_memory = False
+    assert setting() == 'system'
 
 
 def test_rounds_merge_into_one_record_per_variant(optimized, capsys):

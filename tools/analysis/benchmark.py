@@ -3,7 +3,8 @@
 One run (in this process)::
 
     python tools/analysis/benchmark.py CONFIG [--batch 8] [--steps 5] [--warmup 2] [--amp] [--compile]
-        [--device cpu|cuda] [--naive] [--grad-checkpointing] [--img-size S] [--threads T] [--json OUT]
+        [--device cpu|cuda] [--naive] [--grad-checkpointing] [--img-size S] [--threads T] [--malloc reuse|system]
+        [--json OUT]
 
 Several variants, each in its own process (peak RSS never falls within a process), printed as one table whose ratios
 are against the first variant::
@@ -11,8 +12,8 @@ are against the first variant::
     python tools/analysis/benchmark.py CONFIG --variants naive optimized naive-bf16 optimized-bf16
 
 A variant is '-'-joined tokens: ``optimized`` | ``naive``, ``fp32`` | ``bf16`` (``--amp``), ``compile``, ``ckpt``
-(``--grad-checkpointing``), ``b<N>`` (batch), ``s<N>`` (image size). Saved runs are tabulated with
-``--report A.json B.json ...``.
+(``--grad-checkpointing``), ``b<N>`` (batch), ``s<N>`` (image size), ``reuse`` | ``sysmalloc`` (``--malloc``). Saved
+runs are tabulated with ``--report A.json B.json ...``.
 
 What a step is: the real model built from the config's registry entries (``ImageTextPretrainer``), synthetic uint8
 views of the config's view count and size and full-length caption tokens through the model's own data
@@ -21,7 +22,9 @@ and optimizer: fused AdamW where torch has the kernel), then what the hooks do a
 update (momentum 0.996) and the logit-scale clamp. Masks come from the model's own masker.
 
 ``--naive`` switches the same code paths to the reference's straightforward way (:func:`set_naive`); the results are
-the same (tests/models/test_naive_equivalence.py).
+the same (tests/models/test_naive_equivalence.py). Host memory: an optimized run reuses freed memory between steps as
+``tools/train.py`` does (the config's ``env_cfg.reuse_freed_memory``, :func:`reuse_freed_memory`), a naive run keeps
+glibc's default, as the reference's plain ``python main.py`` does; ``--malloc reuse|system`` sets either explicitly.
 
 Measurements:
 
@@ -71,6 +74,7 @@ from detailclip.models.objectives.ibot import IBOTObjective  # noqa: E402
 from detailclip.models.objectives.mae import MAEObjective  # noqa: E402
 from detailclip.models.teacher import EMATeacher  # noqa: E402
 from detailclip.registry import MODELS  # noqa: E402
+from detailclip.utils.memory import reuse_freed_memory  # noqa: E402
 
 EMA_MOMENTUM = 0.996
 STAGES = ('data', 'teacher', 'masker', 'student encoder', 'text encoder', 'decoder', 'heads', 'losses',
@@ -322,8 +326,10 @@ def run(args) -> dict:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = args.device
-    peak_flops = matmul_peak(device, torch.bfloat16 if args.amp else torch.float32)
     cfg = Config.fromfile(args.config)
+    if malloc_setting(args, cfg) == 'reuse' and not reuse_freed_memory():
+        raise SystemExit('--malloc reuse needs glibc (mallopt); pass --malloc system')
+    peak_flops = matmul_peak(device, torch.bfloat16 if args.amp else torch.float32)
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.WARNING)  # init_weights logs every parameter
@@ -361,13 +367,21 @@ def run(args) -> dict:
     return _record(args, cfg, model, wrapper, data, times, stages, counter.get_total_flops(), peak_flops, base_rss)
 
 
+def malloc_setting(args, cfg: Config) -> str:
+    """``--malloc``, else 'system' for ``--naive`` (the reference's environment), else the config's
+    ``env_cfg.reuse_freed_memory`` as ``tools/train.py`` applies it."""
+    if args.malloc:
+        return args.malloc
+    return 'reuse' if not args.naive and cfg.get('env_cfg', {}).get('reuse_freed_memory', False) else 'system'
+
+
 def _record(args, cfg, model, wrapper, data, times, stages, flops, peak_flops, base_rss) -> dict:
     step = statistics.median(times)
     views = data['inputs']['views']
     return dict(
         label=args.label or _default_label(args), config=osp.basename(args.config), batch=args.batch,
         views=len(views), img_size=views[0][0].shape[-1], precision='bf16 autocast' if args.amp else 'fp32',
-        naive=args.naive, compile=args.compile, memory_budget=args.memory_budget,
+        naive=args.naive, malloc=malloc_setting(args, cfg), compile=args.compile, memory_budget=args.memory_budget,
         grad_checkpointing=args.grad_checkpointing, device=device_name(args),
         threads=torch.get_num_threads(), torch=torch.__version__, steps=args.steps, warmup=args.warmup,
         step_s=step, step_s_all=times, images_per_s=args.batch / step, flops=flops, flops_per_s=flops / step,
@@ -406,7 +420,8 @@ VARIANT_FLAGS: Dict[str, Callable[[str], List[str]]] = {
     'optimized': lambda t: [], 'fp32': lambda t: [], 'naive': lambda t: ['--naive'], 'bf16': lambda t: ['--amp'],
     'compile': lambda t: ['--compile'], 'ckpt': lambda t: ['--grad-checkpointing'],
     'b': lambda t: ['--batch', t[1:]], 's': lambda t: ['--img-size', t[1:]],
-    'mem': lambda t: ['--memory-budget', t[3:]]}
+    'mem': lambda t: ['--memory-budget', t[3:]], 'reuse': lambda t: ['--malloc', 'reuse'],
+    'sysmalloc': lambda t: ['--malloc', 'system']}
 
 
 def variant_flags(variant: str) -> List[str]:
@@ -416,7 +431,8 @@ def variant_flags(variant: str) -> List[str]:
         key = _variant_key(token)
         if key not in VARIANT_FLAGS:
             raise ValueError(f'unknown variant token {token!r} in {variant!r}: use optimized, naive, fp32, bf16, '
-                             f'compile, ckpt, b<batch>, s<image size>, mem<compile memory budget>')
+                             f'compile, ckpt, b<batch>, s<image size>, mem<compile memory budget>, reuse, '
+                             f'sysmalloc')
         flags += VARIANT_FLAGS[key](token)
     return flags
 
@@ -437,7 +453,7 @@ def common_flags(args) -> List[str]:
     """The command line of ``args`` without ``--variants``, ``--label`` and ``--json`` (each variant adds its own)."""
     flags = [args.config, '--batch', str(args.batch), '--steps', str(args.steps), '--warmup', str(args.warmup),
              '--device', args.device]
-    for name in ('img_size', 'views', 'threads', 'memory_budget'):
+    for name in ('img_size', 'views', 'threads', 'memory_budget', 'malloc'):
         if getattr(args, name):
             flags += ['--' + name.replace('_', '-'), str(getattr(args, name))]
     for name in ('amp', 'compile', 'naive', 'grad_checkpointing', 'no_breakdown'):
@@ -535,6 +551,9 @@ def parse_args(argv: List[str]):
     parser.add_argument('--img-size', type=int, help='view side (default: the pipeline\'s crop size)')
     parser.add_argument('--views', type=int, help='views per sample (default: the pipeline\'s MultiView count)')
     parser.add_argument('--threads', type=int, help='torch CPU threads (default: torch\'s)')
+    parser.add_argument('--malloc', choices=['reuse', 'system'],
+                        help='host memory between steps: glibc keeps freed memory for reuse, or its default (unmaps '
+                        'large blocks); default: system with --naive, else the config\'s env_cfg.reuse_freed_memory')
     parser.add_argument('--no-breakdown', action='store_true', help='do not time the stages')
     parser.add_argument('--label', help='row name (default: from the config and flags)')
     parser.add_argument('--json', help='write the record(s) here')
