@@ -40,8 +40,9 @@ def attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor] = Non
 
 
 def matmul_attention(q: Tensor, k: Tensor, v: Tensor, is_causal: bool = False) -> Tensor:
-    """softmax(q k^T / sqrt(hd)) v: matmuls in the dtype of q, the softmax in fp32 (:func:`attention_probs`), in
-    chunks of samples holding at most 2^24 probabilities (64 MB) at a time. No autograd graph of its own.
+    """softmax(q k^T / sqrt(hd)) v: matmuls in the dtype of q, the softmax computed in fp32 and rounded to the dtype
+    of v, as autocast's cast for the second matmul would (:func:`attention_probs`), in chunks of samples holding at
+    most 2^24 probabilities at a time. No autograd graph of its own.
 
     Args:
         q (Tensor): Queries (B, heads, T, hd).
@@ -57,27 +58,29 @@ def matmul_attention(q: Tensor, k: Tensor, v: Tensor, is_causal: bool = False) -
     with torch.no_grad():
         for start in range(0, q.shape[0], step):
             rows = slice(start, start + step)
-            torch.matmul(attention_probs(q[rows], k[rows], is_causal).to(v.dtype), v[rows], out=out[rows])
+            torch.matmul(attention_probs(q[rows], k[rows], is_causal, v.dtype), v[rows], out=out[rows])
     return out
 
 
-def attention_probs(q: Tensor, k: Tensor, is_causal: bool = False) -> Tensor:
-    """softmax(q k^T / sqrt(hd)) in fp32 from a matmul in the dtype of q, whatever autocast says.
+def attention_probs(q: Tensor, k: Tensor, is_causal: bool = False, dtype: torch.dtype = torch.float32) -> Tensor:
+    """softmax(q k^T / sqrt(hd)) from a matmul in the dtype of q, whatever autocast says; the softmax computes in fp32
+    (CPU kernels widen bf16/fp16 inputs) and writes ``dtype``.
 
     Args:
         q (Tensor): Queries (B, heads, Tq, hd); Tq may be 1 (the CLS row).
         k (Tensor): Keys (B, heads, T, hd).
         is_causal (bool): Mask keys after each query (Tq == T).
+        dtype (torch.dtype): Of the result.
 
     Returns:
-        Tensor: Probabilities (B, heads, Tq, T) in fp32.
+        Tensor: Probabilities (B, heads, Tq, T) in ``dtype``.
     """
     with torch.autocast(device_type=q.device.type, enabled=False):
         logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
     if is_causal:
         above = torch.ones(logits.shape[-2:], dtype=torch.bool, device=q.device).triu_(1)
         logits = logits.masked_fill(above, float('-inf'))
-    return torch.softmax(logits, dim=-1, dtype=torch.float32)
+    return torch.softmax(logits, dim=-1, dtype=dtype)
 
 
 class _MatmulAttention(torch.autograd.Function):
