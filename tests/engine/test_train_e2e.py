@@ -96,15 +96,19 @@ def test_history_buffers_round_trip_through_plain_data(tmp_path):
 
 @pytest.mark.slow
 def test_train_and_test_tools(tiny_world, tmp_path, monkeypatch):
-    """tools/train.py --amp (bf16 autocast on CPU) trains and validates; tools/test.py evaluates the checkpoint."""
+    """tools/train.py --amp (bf16 autocast on CPU) trains and validates, keeping freed host memory as the config's
+    env_cfg says; tools/test.py evaluates the checkpoint."""
     from tools import test as test_tool
     from tools import train as train_tool
     cfg = tiny_config(tiny_world, str(tmp_path / 'run'), max_iters=2)
     cfg_file = tmp_path / 'tiny.py'
     cfg.dump(str(cfg_file))
     monkeypatch.chdir(tmp_path)
+    calls = []  # recorded, not applied: glibc's settings are process-wide
+    monkeypatch.setattr(train_tool, 'reuse_freed_memory', lambda: calls.append(1))
     train_tool.main([str(cfg_file), '--amp', '--work-dir', str(tmp_path / 'run'),
                      '--cfg-options', 'train_cfg.val_at_start=True'])
+    assert cfg.env_cfg.reuse_freed_memory and calls == [1]
     ckpt = tmp_path / 'run' / 'iter_2.pth'
     assert ckpt.exists()
     metrics = test_tool.main([str(cfg_file), str(ckpt), '--work-dir', str(tmp_path / 'test')])
