@@ -53,8 +53,9 @@ class CLSAttention(Attention):
     """timm ``Attention`` that can also return the CLS query's attention probabilities.
 
     With timm's ``fused_attn`` flag on (``attn_impl='sdpa'``, the default) the output comes from
-    :func:`~detailclip.models.attention.attention` (``F.scaled_dot_product_attention``) and the CLS row is a separate
-    ``(B, heads, 1, T)`` product, so the score costs O(T) per head instead of O(T^2). With it off (``'manual'``)
+    :func:`~detailclip.models.attention.attention` (``F.scaled_dot_product_attention``; bf16 matmuls a few samples at
+    a time on a CPU) and the CLS row is a separate ``(B, heads, 1, T)`` product, so the score costs O(T) per head and
+    no (T, T) map is kept or stacked. With it off (``'manual'``)
     softmax(q k^T) ``(B, heads, T, T)`` is materialised, as timm's unfused path does, and the CLS row is read from it.
     """
 
