@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 from mmengine.config import Config
 
 from detailclip.testing import ROOT, shrink_model
@@ -101,3 +102,29 @@ def test_rounds_merge_into_one_record_per_variant(optimized, capsys):
     faster = benchmark.merge_rounds([dict(r, step_s=r['step_s'] / 2, label='fast') for r in rounds])
     assert benchmark.round_speedups(faster, merged) == [2.0, 2.0, 2.0]
     assert '| fast |' in benchmark.table([merged, faster]) and '| 2.00 2.00 2.00 |' in benchmark.table([merged, faster])
+
+
+def test_op_timer_splits_matmul_work_from_other_ops():
+    x = torch.randn(64, 32, requires_grad=True)
+    timer = benchmark.OpTimer('cpu')
+    with timer:
+        (x @ torch.randn(32, 16)).relu().sum().backward()
+    summary = timer.summary(step_s=1.0, top=2)
+    assert timer.flop_ops == {'mm'} and timer.calls['mm'] == 2  # forward, and the gradient of x
+    assert summary['flop_ops_s'] == pytest.approx(timer.seconds['mm'])
+    assert summary['other_ops_s'] == pytest.approx(sum(timer.seconds.values()) - timer.seconds['mm'])
+    assert summary['flop_ops_s'] > 0 and summary['other_ops_s'] > 0
+    names = [name for name, _, _ in summary['top']]
+    assert len(names) == 2 and 'mm' not in names and set(names) <= set(timer.seconds)
+    assert summary['top'][0][1] >= summary['top'][1][1] and summary['top'][0][2] == timer.calls[names[0]]
+
+
+def test_ops_flag_times_one_more_step_op_by_op(tiny_config, tmp_path, capsys):
+    record = _run(tiny_config, tmp_path, '--ops', '--no-breakdown')
+    ops = record['ops']
+    assert 0 < ops['flop_ops_s'] and 0 < ops['other_ops_s'] and ops['flop_ops_s'] + ops['other_ops_s'] < ops['step_s']
+    assert {'addmm', 'mm', 'bmm'}.isdisjoint(name for name, _, _ in ops['top'])
+    out = capsys.readouterr().out
+    assert '| matmuls, convolutions, attention (FLOP-counted ops) |' in out and '| slowest other ops |' in out
+    merged = benchmark.merge_rounds([dict(record, ops=dict(ops, other_ops_s=s)) for s in (1.0, 3.0, 2.0)])
+    assert merged['ops']['other_ops_s'] == 2.0 and merged['ops']['top'] == ops['top']

@@ -4,7 +4,7 @@ One run (in this process)::
 
     python tools/analysis/benchmark.py CONFIG [--batch 8] [--steps 5] [--warmup 2] [--amp] [--compile]
         [--device cpu|cuda] [--naive] [--grad-checkpointing] [--img-size S] [--threads T] [--malloc reuse|system]
-        [--json OUT]
+        [--ops] [--json OUT]
 
 Several variants, each in its own process (peak RSS never falls within a process), printed as one table whose ratios
 are against the first variant::
@@ -37,7 +37,10 @@ Measurements:
   device's measured matmul peak for the step's dtype (the best of square matmul loops before and after the steps);
 - stage breakdown: wall time of named calls (teacher, masker, student encoder, text encoder, decoder, heads, losses,
   the rest of the forward, backward, optimizer, EMA), each charged exclusively of the calls nested in it; on a GPU
-  each boundary synchronises. ``--no-breakdown`` leaves the calls unwrapped.
+  each boundary synchronises. ``--no-breakdown`` leaves the calls unwrapped;
+- op split (``--ops``): one more step op by op (:class:`OpTimer`), the seconds in FLOP-counted ops (the matmul work
+  the utilisation is about), in every other op and outside ops (Python, autograd), with the slowest other ops: how
+  far a step is from its matmul floor.
 """
 import argparse
 import functools
@@ -61,6 +64,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from torch import nn
 from torch.utils import flop_counter
+from torch.utils._python_dispatch import TorchDispatchMode
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:
@@ -247,6 +251,38 @@ class StageTimer:
         return totals
 
 
+class OpTimer(TorchDispatchMode):
+    """Wall time of every aten op run while active (forward, backward, optimizer), by op name. The FLOP-counted ops
+    (``flop_counter.flop_registry``: matmuls, convolutions, fused attention) are the step's matmul work; the rest
+    are elementwise ops, copies, reductions and the like. On a GPU every op synchronises."""
+
+    def __init__(self, device: str):
+        super().__init__()
+        self.sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
+        self.seconds: Dict[str, float] = defaultdict(float)
+        self.calls: Dict[str, int] = defaultdict(int)
+        self.flop_ops = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        tic = time.perf_counter()
+        out = func(*args, **(kwargs or {}))
+        self.sync()
+        name = func.overloadpacket.__name__
+        self.seconds[name] += time.perf_counter() - tic
+        self.calls[name] += 1
+        if func.overloadpacket in flop_counter.flop_registry:
+            self.flop_ops.add(name)
+        return out
+
+    def summary(self, step_s: float, top: int = 6) -> dict:
+        """Seconds in FLOP-counted ops and in the other ops of a ``step_s`` step, and the ``top`` other ops as
+        [name, seconds, calls], slowest first."""
+        other = sorted((s, n) for n, s in self.seconds.items() if n not in self.flop_ops)
+        return dict(step_s=step_s, flop_ops_s=sum(self.seconds[n] for n in self.flop_ops),
+                    other_ops_s=sum(s for s, _ in other),
+                    top=[[n, s, self.calls[n]] for s, n in reversed(other[-top:])])
+
+
 def instrument(model: nn.Module, wrapper, timer: StageTimer) -> None:
     """Wrap the calls that make up the stages of a step."""
     timer.wrap(model, 'forward', 'other forward')
@@ -363,8 +399,19 @@ def run(args) -> dict:
         totals['unaccounted'] = times[-1] - sum(totals.values())
         for stage, seconds in totals.items():
             stages[stage].append(seconds)
+    ops = op_times(model, wrapper, data, device) if args.ops else None
     peak_flops = max(peak_flops, matmul_peak(device, torch.bfloat16 if args.amp else torch.float32))  # less noisy
-    return _record(args, cfg, model, wrapper, data, times, stages, counter.get_total_flops(), peak_flops, base_rss)
+    record = _record(args, cfg, model, wrapper, data, times, stages, counter.get_total_flops(), peak_flops, base_rss)
+    return dict(record, ops=ops) if ops else record
+
+
+def op_times(model: nn.Module, wrapper, data: dict, device: str) -> dict:
+    """:meth:`OpTimer.summary` of one more step, run under the timer."""
+    timer = OpTimer(device)
+    tic = time.perf_counter()
+    with timer:
+        train_step(model, wrapper, data)
+    return timer.summary(time.perf_counter() - tic)
 
 
 def malloc_setting(args, cfg: Config) -> str:
@@ -456,7 +503,7 @@ def common_flags(args) -> List[str]:
     for name in ('img_size', 'views', 'threads', 'memory_budget', 'malloc'):
         if getattr(args, name):
             flags += ['--' + name.replace('_', '-'), str(getattr(args, name))]
-    for name in ('amp', 'compile', 'naive', 'grad_checkpointing', 'no_breakdown'):
+    for name in ('amp', 'compile', 'naive', 'grad_checkpointing', 'no_breakdown', 'ops'):
         if getattr(args, name):
             flags.append('--' + name.replace('_', '-'))
     return flags
@@ -493,6 +540,9 @@ def merge_rounds(records: List[dict]) -> dict:
         merged[key] = statistics.median(r[key] for r in records)
     if merged['breakdown']:
         merged['breakdown'] = {s: statistics.median(r['breakdown'][s] for r in records) for s in merged['breakdown']}
+    if merged.get('ops'):
+        merged['ops'] = dict(merged['ops'], **{k: statistics.median(r['ops'][k] for r in records)
+                                               for k in ('step_s', 'flop_ops_s', 'other_ops_s')})
     return merged
 
 
@@ -520,7 +570,25 @@ def table(records: List[dict]) -> str:
             cells = [f'{r["breakdown"].get(s, 0.0):.3f} ({100 * r["breakdown"].get(s, 0.0) / r["step_s"]:.0f} %)'
                      for r in records]
             rows.append(f'| {s} | ' + ' | '.join(cells) + ' |')
+    if all(r.get('ops') for r in records):
+        rows += ['', op_table(records)]
     return '\n'.join(rows)
+
+
+def op_table(records: List[dict]) -> str:
+    """Markdown table of the records' :func:`op_times`: FLOP-counted ops, other ops, the rest of the step (Python,
+    autograd, the timer's own calls) and the slowest other ops."""
+    def cell(seconds: float, ops: dict) -> str:
+        return f'{seconds:.3f} ({100 * seconds / ops["step_s"]:.0f} %)'
+    rows = ['| one step under the op timer (s, % of it) | ' + ' | '.join(r['label'] for r in records) + ' |',
+            '|---|' + '---|' * len(records)]
+    for name, get in (('matmuls, convolutions, attention (FLOP-counted ops)', lambda o: o['flop_ops_s']),
+                      ('other ops', lambda o: o['other_ops_s']),
+                      ('outside ops (Python, autograd, timer)', lambda o: o['step_s'] - o['flop_ops_s']
+                       - o['other_ops_s'])):
+        rows.append(f'| {name} | ' + ' | '.join(cell(get(r['ops']), r['ops']) for r in records) + ' |')
+    tops = [', '.join(f'{n} {s:.3f}' for n, s, _ in r['ops']['top']) for r in records]
+    return '\n'.join(rows + ['| slowest other ops | ' + ' | '.join(tops) + ' |'])
 
 
 def describe(records: List[dict]) -> str:
@@ -555,6 +623,8 @@ def parse_args(argv: List[str]):
                         help='host memory between steps: glibc keeps freed memory for reuse, or its default (unmaps '
                         'large blocks); default: system with --naive, else the config\'s env_cfg.reuse_freed_memory')
     parser.add_argument('--no-breakdown', action='store_true', help='do not time the stages')
+    parser.add_argument('--ops', action='store_true',
+                        help='time one more step op by op: matmul work against the other ops (OpTimer)')
     parser.add_argument('--label', help='row name (default: from the config and flags)')
     parser.add_argument('--json', help='write the record(s) here')
     parser.add_argument('--variants', nargs='+', help='run these variants, one process each, and tabulate them')
