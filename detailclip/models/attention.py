@@ -8,7 +8,7 @@ dtype and an fp32 softmax, as autocast's unfused path does, a few samples at a t
 stay small; with gradients it keeps only q, k and v, like the flash kernel, and recomputes the probabilities in
 backward.
 """
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +53,13 @@ def matmul_attention(q: Tensor, k: Tensor, v: Tensor, is_causal: bool = False) -
     Returns:
         Tensor: (B, heads, T, hd), contiguous, in the dtype of v.
     """
-    return _chunked_attention(*_dense_inputs(q, k, v), is_causal)
+    out = v.new_empty(q.shape)
+    step = max(1, 2 ** 24 // (q.shape[1] * q.shape[2] * k.shape[2]))
+    with torch.no_grad():
+        for start in range(0, q.shape[0], step):
+            rows = slice(start, start + step)
+            torch.matmul(attention_probs(q[rows], k[rows], is_causal, v.dtype), v[rows], out=out[rows])
+    return out
 
 
 def attention_probs(q: Tensor, k: Tensor, is_causal: bool = False, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -69,56 +75,32 @@ def attention_probs(q: Tensor, k: Tensor, is_causal: bool = False, dtype: torch.
     Returns:
         Tensor: Probabilities (B, heads, Tq, T) in ``dtype``.
     """
-    return _scaled_probs(q * q.shape[-1] ** -0.5, k, is_causal, dtype)
-
-
-def _dense_inputs(q: Tensor, k: Tensor, v: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    """q / sqrt(hd), k and v as contiguous (B, heads, T, hd) tensors (one pass each, q scaled in the same pass), so
-    that every later matmul reads them in place: as views of a qkv projection they would be copied for each one."""
-    scaled = torch.mul(q, q.shape[-1] ** -0.5, out=q.new_empty(q.shape))
-    return scaled, k.contiguous(), v.contiguous()
-
-
-def _chunked_attention(scaled_q: Tensor, k: Tensor, v: Tensor, is_causal: bool) -> Tensor:
-    """:func:`matmul_attention` of :func:`_dense_inputs`' outputs."""
-    out = v.new_empty(scaled_q.shape)
-    step = max(1, 2 ** 24 // (scaled_q.shape[1] * scaled_q.shape[2] * k.shape[2]))
-    with torch.no_grad():
-        for start in range(0, scaled_q.shape[0], step):
-            rows = slice(start, start + step)
-            torch.matmul(_scaled_probs(scaled_q[rows], k[rows], is_causal, v.dtype), v[rows], out=out[rows])
-    return out
-
-
-def _scaled_probs(scaled_q: Tensor, k: Tensor, is_causal: bool, dtype: torch.dtype) -> Tensor:
-    """:func:`attention_probs` from queries already divided by sqrt(hd)."""
-    with torch.autocast(device_type=scaled_q.device.type, enabled=False):
-        logits = scaled_q @ k.transpose(-2, -1)
+    with torch.autocast(device_type=q.device.type, enabled=False):
+        logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
     if is_causal:
-        above = torch.ones(logits.shape[-2:], dtype=torch.bool, device=scaled_q.device).triu_(1)
+        above = torch.ones(logits.shape[-2:], dtype=torch.bool, device=q.device).triu_(1)
         logits = logits.masked_fill(above, float('-inf'))
     return torch.softmax(logits, dim=-1, dtype=dtype)
 
 
 class _MatmulAttention(torch.autograd.Function):
-    """Forward: :func:`matmul_attention`, keeping its contiguous q / sqrt(hd), k and v. Backward: P = softmax(q k^T /
-    sqrt(hd)) recomputed, then dV = P^T dO, dS = P * (dO V^T - rowsum(P * dO V^T)), dQ = dS K / sqrt(hd),
-    dK = dS^T (Q / sqrt(hd)); matmuls in the input dtype, P and dS in fp32."""
+    """Forward: :func:`matmul_attention`, keeping q, k, v. Backward: P = softmax(q k^T / sqrt(hd)) recomputed, then
+    dV = P^T dO, dS = P * (dO V^T - rowsum(P * dO V^T)), dQ = dS K / sqrt(hd), dK = dS^T Q / sqrt(hd); matmuls in the
+    input dtype, P and dS in fp32."""
 
     @staticmethod
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor, is_causal: bool) -> Tensor:
-        scaled_q, k, v = _dense_inputs(q, k, v)
-        ctx.save_for_backward(scaled_q, k, v)
+        ctx.save_for_backward(q, k, v)
         ctx.is_causal = is_causal
-        return _chunked_attention(scaled_q, k, v, is_causal)
+        return matmul_attention(q, k, v, is_causal)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        scaled_q, k, v = ctx.saved_tensors
-        probs = _scaled_probs(scaled_q, k, ctx.is_causal, torch.float32)  # (B, h, T, T)
-        grad_out = grad_out.to(v.dtype, memory_format=torch.contiguous_format)
+        q, k, v = ctx.saved_tensors
+        probs = attention_probs(q, k, ctx.is_causal)  # (B, h, T, T) fp32
+        grad_out = grad_out.to(v.dtype)
         grad_v = probs.to(v.dtype).transpose(-2, -1) @ grad_out
         grad_probs = grad_out @ v.transpose(-2, -1)
-        grad_logits = torch._softmax_backward_data(grad_probs.float(), probs, -1, torch.float32).to(k.dtype)
-        grad_q = (grad_logits @ k).mul_(k.shape[-1] ** -0.5)
-        return grad_q, grad_logits.transpose(-2, -1) @ scaled_q, grad_v, None
+        grad_logits = torch._softmax_backward_data(grad_probs.float(), probs, -1, torch.float32).to(q.dtype)
+        scale = q.shape[-1] ** -0.5
+        return (grad_logits @ k).mul_(scale), (grad_logits.transpose(-2, -1) @ q).mul_(scale), grad_v, None
