@@ -12,7 +12,7 @@ from mmengine.runner import Runner
 
 from detailclip.engine.hooks.wandb import enable_wandb
 from detailclip.utils.config import ConfigError, load_config, parse_runner_args
-from detailclip.utils.memory import reuse_freed_memory
+from detailclip.utils.memory import config_reuses_freed_memory, reuse_freed_memory
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,7 +62,7 @@ def main(argv=None):
         cfg = build_config(args)
     except ConfigError as err:  # the message names every key and its fix; a traceback adds nothing
         raise SystemExit(f'{args.config}: {err}')
-    if cfg.get('env_cfg', {}).get('reuse_freed_memory', False):
+    if config_reuses_freed_memory(cfg):
         reuse_freed_memory()
     runner = Runner.from_cfg(cfg)
     runner.train()

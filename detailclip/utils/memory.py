@@ -25,3 +25,8 @@ def reuse_freed_memory() -> bool:
     if mallopt is None:
         return False
     return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _INT_MAX))
+
+
+def config_reuses_freed_memory(cfg) -> bool:
+    """Whether a config asks for :func:`reuse_freed_memory`: its ``env_cfg.reuse_freed_memory`` (off when absent)."""
+    return bool(cfg.get('env_cfg', {}).get('reuse_freed_memory', False))

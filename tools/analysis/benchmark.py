@@ -78,7 +78,7 @@ from detailclip.models.objectives.ibot import IBOTObjective  # noqa: E402
 from detailclip.models.objectives.mae import MAEObjective  # noqa: E402
 from detailclip.models.teacher import EMATeacher  # noqa: E402
 from detailclip.registry import MODELS  # noqa: E402
-from detailclip.utils.memory import reuse_freed_memory  # noqa: E402
+from detailclip.utils.memory import config_reuses_freed_memory, reuse_freed_memory  # noqa: E402
 
 EMA_MOMENTUM = 0.996
 STAGES = ('data', 'teacher', 'masker', 'student encoder', 'text encoder', 'decoder', 'heads', 'losses',
@@ -420,7 +420,7 @@ def malloc_setting(args, cfg: Config) -> str:
     ``env_cfg.reuse_freed_memory`` as ``tools/train.py`` applies it."""
     if args.malloc:
         return args.malloc
-    return 'reuse' if not args.naive and cfg.get('env_cfg', {}).get('reuse_freed_memory', False) else 'system'
+    return 'reuse' if not args.naive and config_reuses_freed_memory(cfg) else 'system'
 
 
 def _record(args, cfg, model, wrapper, data, times, stages, flops, peak_flops, base_rss) -> dict:
