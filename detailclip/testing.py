@@ -61,6 +61,67 @@ def shrink_model(cfg: dict) -> dict:
     return type(cfg)(out)
 
 
+# Each method family's tiny recipe and the views of its pipeline: 'crop' (global) or 'local' sized; A-CLIP adds a
+# teacher view and boxes.
+METHOD_CONFIGS = {
+    'clip': 'clip/clip_vit-tiny-p8_1xb128-coslr-12e_synthetic-world.py',
+    'slip': 'slip/slip_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py',
+    'flip': 'flip/flip_vit-tiny-p8_1xb128-coslr-8e_synthetic-world.py',
+    'maskclip': 'maskclip/maskclip_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py',
+    'aclip': 'aclip/aclip_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py',
+    'detailclip': 'detailclip/detailclip_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py',
+    'ibot': 'ibot/ibot_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py',
+    'dino': 'dino/dino_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py',
+    'mae': 'mae/mae_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py',
+}
+METHOD_VIEWS = dict(clip=['crop'], slip=['crop'] * 3, flip=['crop'], maskclip=['crop'] * 2, aclip=['crop'] * 2,
+                    detailclip=['crop'] * 2, ibot=['crop', 'crop', 'local', 'local'],
+                    dino=['crop', 'crop', 'local', 'local'], mae=['crop'])
+# (top, left, height, width) of A-CLIP's two student crops and the enclosing teacher crop, in source pixels
+ACLIP_BOXES = [[0., 0., 48., 48.], [24., 16., 56., 64.], [0., 0., 96., 96.]]
+
+
+def build_method(family: str, dtype=None, **model_overrides):
+    """A method family's tiny model, shrunk further (:func:`shrink_model`, no drop path), built with seed 0 in
+    training mode (in ``dtype`` when given), and its config; ``model_overrides`` update the model config (a dict
+    updates the entry's dict: ``masker=dict(ratio=0.75)``)."""
+    import torch
+    from mmengine.registry import init_default_scope
+
+    from detailclip.registry import MODELS
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', METHOD_CONFIGS[family]))
+    model_cfg = shrink_model(cfg.model.to_dict())
+    model_cfg['image_encoder']['drop_path_rate'] = 0.0
+    for key, value in model_overrides.items():
+        model_cfg[key] = {**model_cfg[key], **value} if isinstance(value, dict) else value
+    init_default_scope('detailclip')
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    return (model if dtype is None else model.to(dtype)).train(), cfg
+
+
+def method_batch(family: str, model, cfg: Config, batch_size: int, dtype=None, seed: int = 1) -> dict:
+    """A preprocessed batch for ``model.forward(batch, None, mode='loss')``: random views of the family's layout,
+    caption tokens ending in EOT for text methods, A-CLIP's teacher view and boxes."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    sizes = dict(crop=cfg.crop_size, local=cfg.get('local_size'))
+
+    def images(kind: str) -> torch.Tensor:
+        return torch.randn(batch_size, 3, sizes[kind], sizes[kind], generator=gen, dtype=dtype)
+
+    batch = dict(views=[images(kind) for kind in METHOD_VIEWS[family]])
+    if family == 'aclip':
+        batch.update(teacher_views=[images('crop')],
+                     boxes=torch.tensor(ACLIP_BOXES, dtype=dtype).expand(batch_size, -1, -1))
+    if model.text_encoder is not None:
+        vocab = model.text_encoder.token_embedding.num_embeddings
+        text = torch.randint(1, vocab - 1, (batch_size, cfg.context_length), generator=gen)
+        text[:, -1] = vocab - 1  # EOT: the highest id
+        batch['text'] = text
+    return batch
+
+
 def use_tiny_world(dataset: dict, world: str) -> dict:
     """Point a training dataset config at a tiny synthetic world, keeping its type-specific layout and pipeline."""
     dataset = dict(dataset, data_root=world)

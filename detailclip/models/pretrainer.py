@@ -118,6 +118,8 @@ class ImageTextPretrainer(BaseModel):
         context['teacher'] = (self.teacher.encode(context['teacher_views'], self.batch_views)
                               if self._teacher_runs() else None)
         context['masks'] = self.masker(context) if self.masker else [None] * len(context['views'])
+        context['num_masked'] = [None if mask is None else self.masker.num_masked(context, v)
+                                 for v, mask in enumerate(context['masks'])]
         self._encode_students(context)
         return context
 
@@ -137,7 +139,7 @@ class ImageTextPretrainer(BaseModel):
     def _encode_students(self, context: dict) -> None:
         """Student tokens (B, 1 + N_keep, D) and kept indices per view, views batched where they can be."""
         outs = encode_views(self.image_encoder, context['views'], context['masks'], context['mask_mode'],
-                            batch=context['batch_views'])
+                            batch=context['batch_views'], num_masked=context['num_masked'])
         context['image_tokens'] = [o['tokens'] for o in outs]
         context['ids_keep'] = [o['ids_keep'] for o in outs]
 

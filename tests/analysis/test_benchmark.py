@@ -109,7 +109,9 @@ def test_op_timer_splits_matmul_work_from_other_ops():
     timer = benchmark.OpTimer('cpu')
     with timer:
         (x @ torch.randn(32, 16)).relu().sum().backward()
+        x.detach().sum().item()  # one read back to the host
     summary = timer.summary(step_s=1.0, top=2)
+    assert summary['host_reads'] == 1
     assert timer.flop_ops == {'mm'} and timer.calls['mm'] == 2  # forward, and the gradient of x
     assert summary['flop_ops_s'] == pytest.approx(timer.seconds['mm'])
     assert summary['other_ops_s'] == pytest.approx(sum(timer.seconds.values()) - timer.seconds['mm'])
@@ -126,5 +128,6 @@ def test_ops_flag_times_one_more_step_op_by_op(tiny_config, tmp_path, capsys):
     assert {'addmm', 'mm', 'bmm'}.isdisjoint(name for name, _, _ in ops['top'])
     out = capsys.readouterr().out
     assert '| matmuls, convolutions, attention (FLOP-counted ops) |' in out and '| slowest other ops |' in out
+    assert ops['host_reads'] == 0 and '| host reads (a sync each on a GPU) | 0 |' in out
     merged = benchmark.merge_rounds([dict(record, ops=dict(ops, other_ops_s=s)) for s in (1.0, 3.0, 2.0)])
     assert merged['ops']['other_ops_s'] == 2.0 and merged['ops']['top'] == ops['top']

@@ -15,59 +15,13 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.model import MMDistributedDataParallel
-from mmengine.registry import init_default_scope
 from torch import nn
 
 from detailclip.models.layers import AllReduceBatchNorm1d
-from detailclip.registry import MODELS
-from detailclip.testing import ROOT, run_gloo, shrink_model
+from detailclip.testing import ROOT, build_method, method_batch, run_gloo
 
 WORLD, BATCH = 2, 2  # ranks, samples per rank
-CONFIGS = {
-    'clip': 'clip/clip_vit-tiny-p8_1xb128-coslr-12e_synthetic-world.py',
-    'slip': 'slip/slip_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py',
-    'aclip': 'aclip/aclip_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py',
-    'detailclip': 'detailclip/detailclip_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py',
-    'ibot': 'ibot/ibot_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py',
-    'dino': 'dino/dino_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py',
-    'mae': 'mae/mae_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py',
-}
-# the views of each family's pipeline: 'crop' (global) or 'local' sized; A-CLIP adds a teacher view and boxes
-VIEWS = dict(clip=['crop'], slip=['crop'] * 3, aclip=['crop'] * 2, detailclip=['crop'] * 2,
-             ibot=['crop', 'crop', 'local', 'local'], dino=['crop', 'crop', 'local', 'local'], mae=['crop'])
-# (top, left, height, width) of the two student crops and the enclosing teacher crop, in source pixels
-ACLIP_BOXES = [[0., 0., 48., 48.], [24., 16., 56., 64.], [0., 0., 96., 96.]]
-
-
-def _build(family: str):
-    """The family's shrunk model (float64, training mode, seed 0) and its config."""
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', CONFIGS[family]))
-    model_cfg = shrink_model(cfg.model.to_dict())
-    model_cfg['image_encoder']['drop_path_rate'] = 0.0
-    init_default_scope('detailclip')
-    torch.manual_seed(0)
-    model = MODELS.build(model_cfg)
-    return model.double().train(), cfg
-
-
-def _global_batch(family: str, model: nn.Module, cfg: Config) -> dict:
-    """The (WORLD * BATCH)-sample batch every run splits: float64 views, tokens ending in EOT, A-CLIP's boxes."""
-    gen, total = torch.Generator().manual_seed(1), WORLD * BATCH
-    sizes = dict(crop=cfg.crop_size, local=cfg.local_size)
-
-    def images(kind: str) -> torch.Tensor:
-        return torch.randn(total, 3, sizes[kind], sizes[kind], generator=gen, dtype=torch.float64)
-
-    batch = dict(views=[images(kind) for kind in VIEWS[family]])
-    if family == 'aclip':
-        batch.update(teacher_views=[images('crop')],
-                     boxes=torch.tensor(ACLIP_BOXES, dtype=torch.float64).expand(total, -1, -1))
-    if model.text_encoder is not None:
-        vocab = model.text_encoder.token_embedding.num_embeddings
-        text = torch.randint(1, vocab - 1, (total, cfg.context_length), generator=gen)
-        text[:, -1] = vocab - 1  # EOT: the highest id
-        batch['text'] = text
-    return batch
+FAMILIES = ['clip', 'slip', 'aclip', 'detailclip', 'ibot', 'dino', 'mae']
 
 
 def _rows(batch: dict, rows: slice) -> dict:
@@ -97,8 +51,8 @@ def _step(forward, model: nn.Module, inputs: dict) -> dict:
 
 
 def _run(family: str, rank: int, world: int) -> dict:
-    model, cfg = _build(family)
-    batch = _global_batch(family, model, cfg)
+    model, cfg = build_method(family, torch.float64)
+    batch = method_batch(family, model, cfg, WORLD * BATCH, torch.float64)
     rows = slice(rank * BATCH, (rank + 1) * BATCH) if world > 1 else slice(None)
     _fix_masks(model, batch, rows)
     if world == 1:
@@ -111,7 +65,7 @@ def _run(family: str, rank: int, world: int) -> dict:
 
 def _worker(rank: int) -> dict:
     torch.set_num_threads(1)
-    return {family: _run(family, rank, WORLD) for family in CONFIGS}
+    return {family: _run(family, rank, WORLD) for family in FAMILIES}
 
 
 @pytest.fixture(scope='module')
@@ -129,7 +83,7 @@ def _close(got: dict, want: dict, what: str) -> None:
 
 
 @pytest.mark.dist
-@pytest.mark.parametrize('family', list(CONFIGS))
+@pytest.mark.parametrize('family', FAMILIES)
 def test_ddp_equals_single_process(rank_results, family):
     ref = _run(family, 0, 1)
     ranks = [res[family] for res in rank_results]
@@ -147,7 +101,7 @@ def test_ddp_equals_single_process(rank_results, family):
 @pytest.mark.parametrize('family', ['slip', 'aclip'])
 def test_heads_normalise_over_all_ranks(family):
     """SLIP's and A-CLIP's head BatchNorms are the all-reduce kind (SyncBatchNorm rejects CPU tensors)."""
-    model, _ = _build(family)
+    model, _ = build_method(family, torch.float64)
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     assert norms and all(isinstance(m, AllReduceBatchNorm1d) for m in norms)
 

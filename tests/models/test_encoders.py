@@ -7,7 +7,8 @@ from open_clip.transformer import TextTransformer
 from torch import nn
 
 from detailclip.models.encoders import CLIPTextTransformer, VisionTransformer
-from detailclip.models.encoders.vit import CLSAttention, CLSAttentionBlock, set_attn_impl, take_rows
+from detailclip.models.encoders.vit import CLSAttention, CLSAttentionBlock, set_attn_impl
+from detailclip.models.maskers.ops import take_rows
 from detailclip.registry import MODELS
 
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=4, mlp_ratio=2.)

@@ -342,6 +342,23 @@ def test_attmask_is_attention_mask_keep_low_replace():
         assert mask[b].sum() == 10 and scores[b][mask[b]].min() > scores[b][~mask[b]].max(), 'hide the most attended'
 
 
+@pytest.mark.parametrize('masker', [
+    dict(type='AttentionMask', ratio=0.5), dict(type='AttentionMask', ratio=0.3, ratio_semantics='keep_plus_one'),
+    dict(type='AttentionMask', ratio=0.6, block_size=3), dict(type='AttMask', ratio=0.4, block_size=1),
+    dict(type='RandomMask', ratio=0.75), dict(type='RandomMask', ratio=0.9)])
+def test_num_masked_is_every_rows_count(masker):
+    """The count maskers report without reading their masks (grids the block divides and grids it does not)."""
+    context = _context(batch=3, sizes=((32, 48), (40, 56), (24, 24)))
+    masker = MODELS.build(masker)
+    for view, mask in enumerate(masker(context)):
+        assert mask.sum(1).tolist() == [masker.num_masked(context, view)] * 3, view
+
+
+def test_variable_count_maskers_report_no_count():
+    context = _context(batch=3)
+    assert BlockMask().num_masked(context, 0) is None and NoMask().num_masked(context, 0) is None
+
+
 # ---------------------------------------------------------------- random masks
 
 

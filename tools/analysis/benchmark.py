@@ -78,6 +78,7 @@ from detailclip.models.objectives.ibot import IBOTObjective  # noqa: E402
 from detailclip.models.objectives.mae import MAEObjective  # noqa: E402
 from detailclip.models.teacher import EMATeacher  # noqa: E402
 from detailclip.registry import MODELS  # noqa: E402
+from detailclip.utils.host_reads import reads_to_host  # noqa: E402
 from detailclip.utils.memory import config_reuses_freed_memory, reuse_freed_memory  # noqa: E402
 
 EMA_MOMENTUM = 0.996
@@ -254,7 +255,9 @@ class StageTimer:
 class OpTimer(TorchDispatchMode):
     """Wall time of every aten op run while active (forward, backward, optimizer), by op name. The FLOP-counted ops
     (``flop_counter.flop_registry``: matmuls, convolutions, fused attention) are the step's matmul work; the rest
-    are elementwise ops, copies, reductions and the like. On a GPU every op synchronises."""
+    are elementwise ops, copies, reductions and the like. It also counts the ops that read tensor values back to
+    the host (:func:`~detailclip.utils.host_reads.reads_to_host`: a host-device sync each on a GPU). On a GPU every
+    op synchronises."""
 
     def __init__(self, device: str):
         super().__init__()
@@ -262,10 +265,13 @@ class OpTimer(TorchDispatchMode):
         self.seconds: Dict[str, float] = defaultdict(float)
         self.calls: Dict[str, int] = defaultdict(int)
         self.flop_ops = set()
+        self.host_reads = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        self.host_reads += reads_to_host(func, args, kwargs)
         tic = time.perf_counter()
-        out = func(*args, **(kwargs or {}))
+        out = func(*args, **kwargs)
         self.sync()
         name = func.overloadpacket.__name__
         self.seconds[name] += time.perf_counter() - tic
@@ -275,11 +281,11 @@ class OpTimer(TorchDispatchMode):
         return out
 
     def summary(self, step_s: float, top: int = 6) -> dict:
-        """Seconds in FLOP-counted ops and in the other ops of a ``step_s`` step, and the ``top`` other ops as
-        [name, seconds, calls], slowest first."""
+        """Seconds in FLOP-counted ops and in the other ops of a ``step_s`` step, the number of host reads, and the
+        ``top`` other ops as [name, seconds, calls], slowest first."""
         other = sorted((s, n) for n, s in self.seconds.items() if n not in self.flop_ops)
         return dict(step_s=step_s, flop_ops_s=sum(self.seconds[n] for n in self.flop_ops),
-                    other_ops_s=sum(s for s, _ in other),
+                    other_ops_s=sum(s for s, _ in other), host_reads=self.host_reads,
                     top=[[n, s, self.calls[n]] for s, n in reversed(other[-top:])])
 
 
@@ -589,7 +595,9 @@ def op_table(records: List[dict]) -> str:
                        - o['other_ops_s'])):
         rows.append(f'| {name} | ' + ' | '.join(cell(get(r['ops']), r['ops']) for r in records) + ' |')
     tops = [', '.join(f'{n} {s:.3f}' for n, s, _ in r['ops']['top']) for r in records]
-    return '\n'.join(rows + ['| slowest other ops | ' + ' | '.join(tops) + ' |'])
+    reads = [str(r['ops'].get('host_reads', '-')) for r in records]
+    return '\n'.join(rows + ['| slowest other ops | ' + ' | '.join(tops) + ' |',
+                             '| host reads (a sync each on a GPU) | ' + ' | '.join(reads) + ' |'])
 
 
 def describe(records: List[dict]) -> str:

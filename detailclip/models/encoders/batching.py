@@ -51,8 +51,8 @@ def _split(out, sizes: List[int]) -> list:
 
 
 def encode_views(encoder, views: Sequence[torch.Tensor], masks: Optional[Sequence[Optional[torch.Tensor]]] = None,
-                 mask_mode: str = 'remove', return_cls_attn: bool = False,
-                 batch: bool = True) -> List[Dict[str, torch.Tensor]]:
+                 mask_mode: str = 'remove', return_cls_attn: bool = False, batch: bool = True,
+                 num_masked: Optional[Sequence[Optional[int]]] = None) -> List[Dict[str, torch.Tensor]]:
     """``encoder.forward_encoder`` on every view, batching views that can share a call.
 
     Views of the same size whose masks keep the same number of tokens (or are all None) are concatenated along the
@@ -65,6 +65,8 @@ def encode_views(encoder, views: Sequence[torch.Tensor], masks: Optional[Sequenc
         mask_mode (str): ``'remove'`` or ``'replace'``.
         return_cls_attn (bool): Also return the CLS attention score (B, N_keep).
         batch (bool): Batch views that can share a call; False: one pass per view (the reference's way).
+        num_masked (Sequence[int | None], optional): Per view, the tokens every row of its mask masks, when known
+            (the masker's ``num_masked``); the others are read from the masks (a host-device sync on a GPU).
 
     Returns:
         list[dict]: Per view, ``forward_encoder``'s outputs (``tokens`` (B, 1 + N_keep, D), ``ids_keep``, ``cls_attn``).
@@ -72,13 +74,23 @@ def encode_views(encoder, views: Sequence[torch.Tensor], masks: Optional[Sequenc
     if mask_mode not in ('remove', 'replace'):
         raise ValueError(f'unknown mask_mode {mask_mode!r}: use "remove" or "replace"')
     masks = list(masks) if masks is not None else [None] * len(views)
-    keys = []
-    for view, mask in zip(views, masks):
-        kept = None if mask is None else int(mask.shape[1] - mask[0].sum()) if mask_mode == 'remove' else -1
-        keys.append((tuple(view.shape[1:]), mask is None, kept))
+    counts = list(num_masked) if num_masked is not None else [None] * len(views)
+    keys = [(tuple(view.shape[1:]), mask is None, _removed_count(mask, count, mask_mode))
+            for view, mask, count in zip(views, masks, counts)]
 
-    def encode(x: torch.Tensor, mask: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
-        kwargs = {f'{mask_mode}_mask': mask} if mask is not None else {}
-        return encoder.forward_encoder(x, return_cls_attn=return_cls_attn, **kwargs)
+    def encode(x: torch.Tensor, mask: Optional[torch.Tensor], count: Optional[int]) -> Dict[str, torch.Tensor]:
+        if mask is None:
+            return encoder.forward_encoder(x, return_cls_attn=return_cls_attn)
+        if mask_mode == 'replace':
+            return encoder.forward_encoder(x, replace_mask=mask, return_cls_attn=return_cls_attn)
+        return encoder.forward_encoder(x, remove_mask=mask, num_removed=count, return_cls_attn=return_cls_attn)
 
-    return run_batched(encode, list(zip(views, masks)), keys, batch)
+    return run_batched(encode, list(zip(views, masks, counts)), keys, batch)
+
+
+def _removed_count(mask: Optional[torch.Tensor], count: Optional[int], mask_mode: str) -> Optional[int]:
+    """The tokens a view's removal drops per row (the part of its batching key the mask decides): ``count`` when
+    known, else read from the mask's first row; None without removal."""
+    if mask is None or mask_mode != 'remove':
+        return None
+    return count if count is not None else int(mask[0].sum())

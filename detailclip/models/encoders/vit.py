@@ -31,6 +31,7 @@ from torch import nn
 
 from detailclip.registry import MODELS
 from ..attention import attention, attention_probs
+from ..maskers.ops import sorted_positions, take_rows
 
 Size2 = Union[int, Sequence[int]]
 ATTN_IMPLS = ('sdpa', 'manual')
@@ -282,30 +283,28 @@ def check_divisible(img_size: Size2, patch_size: Size2) -> None:
                      f'{multiple} (e.g. {example}) or another patch size')
 
 
-def gather_kept(x: torch.Tensor, remove_mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def gather_kept(x: torch.Tensor, remove_mask: torch.Tensor,
+                num_removed: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """Drop the removed tokens, keeping the others in ascending position order.
 
     Args:
         x: Patch tokens ``(B, N, C)``.
         remove_mask: Bool ``(B, N)``, True = removed; every row must remove the same number of tokens.
+        num_removed: That number, when the caller knows it (the masker's ``num_masked``); None: read from the mask
+            (a host-device sync on a GPU), checking that the rows agree.
 
     Returns:
         Kept tokens ``(B, N_keep, C)`` and their positions ``ids_keep`` ``(B, N_keep)`` (long, ascending).
     """
     if remove_mask.shape != x.shape[:2]:
         raise ValueError(f'remove_mask must have shape {tuple(x.shape[:2])}, got {tuple(remove_mask.shape)}')
-    num_removed = remove_mask.bool().sum(dim=1)
-    if (num_removed != num_removed[0]).any():
-        raise ValueError(f'every row of remove_mask must remove the same number of tokens, got {num_removed.tolist()}')
-    num_keep = x.shape[1] - int(num_removed[0])
-    # A stable sort of the 0/1 mask lists the kept positions first, in ascending order.
-    ids_keep = torch.argsort(remove_mask.to(torch.int8), dim=1, stable=True)[:, :num_keep]
+    if num_removed is None:
+        counts = remove_mask.bool().sum(dim=1)
+        if (counts != counts[0]).any():
+            raise ValueError(f'every row of remove_mask must remove the same number of tokens, got {counts.tolist()}')
+        num_removed = int(counts[0])
+    ids_keep = sorted_positions(remove_mask.bool(), x.shape[1] - num_removed, value=False)
     return take_rows(x, ids_keep), ids_keep
-
-
-def take_rows(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """``x[b, rows[b]]`` for every b: tokens ``(B, T, C)``, indices ``(B, Q)`` -> ``(B, Q, C)``."""
-    return torch.gather(x, 1, rows.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 def conv_stem(in_chans: int, embed_dim: int, patch_size: Tuple[int, int]) -> nn.Sequential:
@@ -426,7 +425,8 @@ class VisionTransformer(TimmVisionTransformer):
 
     def forward_encoder(self, x: torch.Tensor, remove_mask: Optional[torch.Tensor] = None,
                         replace_mask: Optional[torch.Tensor] = None,
-                        return_cls_attn: bool = False) -> Dict[str, Optional[torch.Tensor]]:
+                        return_cls_attn: bool = False,
+                        num_removed: Optional[int] = None) -> Dict[str, Optional[torch.Tensor]]:
         """Encode images with optional token removal, mask-token replacement and CLS attention.
 
         Order: patch embedding -> replace masked patches by ``mask_token`` -> add patch pos_embed -> remove
@@ -438,6 +438,7 @@ class VisionTransformer(TimmVisionTransformer):
             remove_mask: Bool ``(B, N)``, True = removed; the same count per row.
             replace_mask: Bool ``(B, N)``, True = replaced by ``mask_token`` (needs ``use_mask_token=True``).
             return_cls_attn: Also return the CLS attention score.
+            num_removed: The tokens ``remove_mask`` removes per row, if known (no host read then).
 
         Returns:
             dict with ``tokens`` ``(B, 1 + N_keep, D)`` after the final norm (CLS first), ``ids_keep``
@@ -449,7 +450,7 @@ class VisionTransformer(TimmVisionTransformer):
         x = self._embed_patches(x, replace_mask)
         ids_keep = None
         if remove_mask is not None:
-            x, ids_keep = gather_kept(x, remove_mask)
+            x, ids_keep = gather_kept(x, remove_mask, num_removed)
         x = self.norm_pre(self.pos_drop(self._prepend_cls(x)))
         x, cls_attn = self._run_blocks(x, return_cls_attn)
         return dict(tokens=self.norm(x), ids_keep=ids_keep, cls_attn=cls_attn)

@@ -7,8 +7,8 @@ from timm.layers import to_2tuple
 from torch import nn
 
 from detailclip.registry import MODELS
-from ..encoders.vit import CLSAttention, CLSAttentionBlock, take_rows
-from ..maskers.ops import removed_positions
+from ..encoders.vit import CLSAttention, CLSAttentionBlock
+from ..maskers.ops import removed_positions, take_rows
 from ..ops import sincos_pos_embed_2d
 
 

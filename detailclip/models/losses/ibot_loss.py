@@ -40,8 +40,8 @@ def cross_view_ce(teacher_probs: Tensor, student_log_probs: Tensor) -> Tensor:
                          f'V >= 2, got {tuple(teacher_probs.shape)} and {tuple(student_log_probs.shape)}')
     # One teacher view at a time: memory stays at one (V, B, K) product.
     ce = torch.stack([-(p * student_log_probs).sum(-1).mean(-1) for p in teacher_probs])  # (V_t, V)
-    different = ~torch.eye(num_teacher, num_student, dtype=torch.bool, device=ce.device)
-    return ce[different].mean()
+    # the pairs q == v are the diagonal of (V_t, V), V_t <= V
+    return (ce.sum() - ce.diagonal().sum()) / (num_teacher * (num_student - 1))
 
 
 def masked_patch_mean(ce: Tensor, masks: Tensor) -> Tensor:
@@ -54,8 +54,10 @@ def masked_patch_mean(ce: Tensor, masks: Tensor) -> Tensor:
     Returns:
         Tensor: () the loss (0 when nothing is masked).
     """
-    counts = masks.sum(-1, keepdim=True).clamp(min=1).to(ce.dtype)  # (P, B, 1)
-    weights = counts.reciprocal().expand(masks.shape)[masks]  # (M,)
+    counts = masks.flatten(0, 1).sum(-1)  # (P B,)
+    # the (P B) row of each of the M terms; M = ce's length, so nothing is read back to the host
+    rows = torch.repeat_interleave(torch.arange(len(counts), device=ce.device), counts, output_size=ce.shape[0])
+    weights = counts.clamp(min=1).to(ce.dtype).reciprocal()[rows]  # (M,)
     return (ce * weights).sum() / (masks.shape[0] * masks.shape[1])
 
 

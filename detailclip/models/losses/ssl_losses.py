@@ -44,7 +44,7 @@ class SimCLRLoss(nn.Module):
         labels = get_rank() * batch + torch.arange(batch, device=q.device)  # (B,)
         # Candidates for view v: the other view's keys (positive at ``labels``), then v's own keys.
         logits = torch.stack([q[:, v] @ torch.cat([keys[:, 1 - v], keys[:, v]]).t() for v in (0, 1)])
-        self_pair = F.one_hot(total + labels, 2 * total).bool()  # (B, 2*W*B)
+        self_pair = torch.arange(2 * total, device=q.device) == (total + labels)[:, None]  # (B, 2*W*B)
         # at least fp32, so that -1e9 is representable under fp16 autocast
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32)) / self.temperature
         logits = logits.masked_fill(self_pair, -1e9)  # (2, B, 2*W*B)

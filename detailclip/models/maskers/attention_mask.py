@@ -5,7 +5,7 @@ import torch
 
 from detailclip.registry import MODELS
 from .base import Masker
-from .ops import attention_mask, map_scores_exact, map_scores_grid_sample
+from .ops import attention_mask, map_scores_exact, map_scores_grid_sample, num_attention_kept
 
 BOX_MAPPINGS = {'exact': map_scores_exact, 'grid_sample': map_scores_grid_sample}
 
@@ -57,6 +57,10 @@ class AttentionMask(Masker):
         """(B, N) bool, True = removed (or replaced); the same count in every row."""
         return attention_mask(self.scores(context, view), tuple(context['grid_sizes'][view]), self.ratio,
                               self.block_size, self.keep, self.ratio_semantics)
+
+    def num_masked(self, context: dict, view: int) -> int:
+        grid = tuple(context['grid_sizes'][view])
+        return grid[0] * grid[1] - num_attention_kept(grid, self.ratio, self.block_size, self.ratio_semantics)
 
     def scores(self, context: dict, view: int) -> torch.Tensor:
         """(B, N) teacher CLS attention over student view ``view``'s tokens."""

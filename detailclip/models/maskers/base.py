@@ -47,6 +47,12 @@ class Masker(nn.Module):
         """(B, N) bool mask of student view ``view``."""
         raise NotImplementedError
 
+    def num_masked(self, context: dict, view: int) -> Optional[int]:
+        """How many tokens every row of view ``view``'s mask masks, when the masker fixes that count (from its
+        settings and the view's grid, without reading the mask), else None. The encoder's token removal and the
+        selection of the masked positions use it to avoid reading the mask back to the host."""
+        return None
+
 
 @MODELS.register_module()
 class NoMask(Masker):

@@ -23,9 +23,39 @@ def mask_from_kept(ids_keep: torch.Tensor, num_tokens: int) -> torch.Tensor:
 def removed_positions(ids_keep: torch.Tensor, num_tokens: int) -> torch.Tensor:
     """(B, K) kept token indices -> (B, N - K) indices of the others, ascending (the order of ``x[mask]``), without
     reading anything back to the host."""
-    removed = mask_from_kept(ids_keep, num_tokens).to(torch.int8)
-    # A stable sort of the 0/1 mask lists the kept positions first, then the removed ones in ascending order.
-    return torch.argsort(removed, dim=1, stable=True)[:, ids_keep.shape[1]:]
+    return sorted_positions(mask_from_kept(ids_keep, num_tokens), num_tokens - ids_keep.shape[1])
+
+
+def sorted_positions(mask: torch.Tensor, count: int, value: bool = True) -> torch.Tensor:
+    """(B, N) bool mask -> (B, count) long: the positions where it equals ``value``, ascending, without reading
+    anything back to the host. Every row must hold exactly ``count`` such positions."""
+    # A stable sort of the 0/1 key lists the positions holding ``value`` first, each group in ascending order.
+    key = (mask != value).to(torch.int8)
+    return torch.argsort(key, dim=1, stable=True)[:, :count]
+
+
+def take_rows(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``x[b, rows[b]]`` for every b: tokens ``(B, T, C)``, indices ``(B, Q)`` -> ``(B, Q, C)``."""
+    return torch.gather(x, 1, rows.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def select_masked(x: torch.Tensor, mask: torch.Tensor, num_masked: Optional[int] = None) -> torch.Tensor:
+    """``x[mask]``: the (M, C) rows of tokens ``(..., N, C)`` where the bool ``mask`` ``(..., N)`` is True, row-major.
+
+    Boolean indexing reads the mask back to learn M (a host-device sync on a GPU). With ``num_masked``, the count
+    of True entries in every row of the mask (a masker's :meth:`~detailclip.models.maskers.Masker.num_masked`), it
+    is a gather instead, with no host read.
+    """
+    if num_masked is None:
+        return x[mask]
+    x, mask = x.flatten(0, mask.dim() - 2), mask.flatten(0, mask.dim() - 2)
+    return take_rows(x, sorted_positions(mask, num_masked)).flatten(0, 1)
+
+
+def num_random_kept(num_tokens: int, ratio: float) -> int:
+    """Tokens a random mask keeps of N at removal ratio ``ratio``: floor(N (1 - ratio))."""
+    # the epsilon keeps e.g. 10 * (1 - 0.9) = 0.999... from flooring to 0
+    return int(num_tokens * (1 - ratio) + 1e-6)
 
 
 def random_mask(batch: int, num_tokens: int, ratio: float, device: Optional[torch.device] = None,
@@ -42,8 +72,7 @@ def random_mask(batch: int, num_tokens: int, ratio: float, device: Optional[torc
     Returns:
         Tensor: (B, N) bool, True = removed; every row removes the same count.
     """
-    # the epsilon keeps e.g. 10 * (1 - 0.9) = 0.999... from flooring to 0
-    num_keep = int(num_tokens * (1 - ratio) + 1e-6)
+    num_keep = num_random_kept(num_tokens, ratio)
     noise = torch.rand(batch, num_tokens, device=device, generator=generator)
     return mask_from_kept(noise.argsort(dim=1)[:, :num_keep], num_tokens)
 
@@ -86,6 +115,12 @@ def num_kept_cells(num_cells: int, ratio: float, ratio_semantics: str = 'remove'
     raise ValueError(f'unknown ratio_semantics {ratio_semantics!r}: use "remove" or "keep_plus_one"')
 
 
+def num_attention_kept(grid: Grid, ratio: float, block: int, ratio_semantics: str = 'remove') -> int:
+    """Tokens :func:`attention_mask` keeps in every row: its kept cells' share of the N tokens, rounded."""
+    num_cells = math.ceil(grid[0] / block) * math.ceil(grid[1] / block)
+    return round(num_kept_cells(num_cells, ratio, ratio_semantics) * grid[0] * grid[1] / num_cells)
+
+
 def attention_mask(scores: torch.Tensor, grid: Grid, ratio: float, block: int = 2, keep: str = 'high',
                    ratio_semantics: str = 'remove') -> torch.Tensor:
     """Block mask keeping the cells with the highest (or lowest) mean score (A-CLIP arXiv 2212.08653).
@@ -110,8 +145,7 @@ def attention_mask(scores: torch.Tensor, grid: Grid, ratio: float, block: int = 
         raise ValueError(f'unknown keep {keep!r}: use "high" or "low"')
     descending = keep == 'high'
     cells = cell_scores(scores, grid, block).flatten(1)
-    num_tokens, num_cells = scores.shape[1], cells.shape[1]
-    num_keep = round(num_kept_cells(num_cells, ratio, ratio_semantics) * num_tokens / num_cells)
+    num_tokens, num_keep = scores.shape[1], num_attention_kept(grid, ratio, block, ratio_semantics)
     cell_order = torch.sort(cells, dim=1, descending=descending, stable=True).indices
     cell_rank = torch.argsort(cell_order, dim=1)
     token_rank = cell_rank[:, token_cells(grid, block, scores.device)]

@@ -5,7 +5,7 @@ import torch
 
 from detailclip.registry import MODELS
 from .base import Masker
-from .ops import random_mask
+from .ops import num_random_kept, random_mask
 
 
 @MODELS.register_module()
@@ -30,3 +30,7 @@ class RandomMask(Masker):
         gh, gw = context['grid_sizes'][view]
         images = context['views'][view]
         return random_mask(images.shape[0], gh * gw, self.ratio, device=images.device)
+
+    def num_masked(self, context: dict, view: int) -> int:
+        gh, gw = context['grid_sizes'][view]
+        return gh * gw - num_random_kept(gh * gw, self.ratio)

@@ -13,6 +13,8 @@ An objective is a registered ``nn.Module`` that owns its heads and its loss; :cl
 ``teacher``        None, or dict(tokens=[(B, 1 + N, D) per teacher view] after the final norm,
                    cls_attn=[(B, N) per teacher view]): the EMA teacher's outputs, computed without grad
 ``masks``          list (per student view) of (B, N) bool or None; ``mask_mode`` is 'remove' or 'replace'
+``num_masked``     list (per student view) of the True count of every row of its mask when the masker fixes it,
+                   else None: with it, selecting the masked tokens reads nothing back to the host
 ``image_tokens``   list (per student view) of (B, 1 + N_keep, D) encoder tokens after the final norm
 ``ids_keep``       list (per student view) of (B, N_keep) kept patch indices (ascending) or None (nothing removed)
 ``image_embeds``   (V, B, d) projected CLS embeddings (text methods only)

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from detailclip.registry import MODELS
 from ..heads.ibot_head import DINOHead, IBOTHead
 from ..losses.ibot_loss import DINOLoss, IBOTLoss
+from ..maskers.ops import select_masked
 from .base import Objective, select
 
 
@@ -98,20 +99,23 @@ class IBOTObjective(Objective):
             teacher_patch = teacher_mean = None
             if pairs:
                 teacher_patch, teacher_mean = self._teacher_patch_logits(
-                    ema['head'], [teacher_tokens[teacher[i]][:, 1:] for i in pairs], masks, batch)
+                    ema['head'], [teacher_tokens[teacher[i]][:, 1:] for i in pairs], masks,
+                    common_count(context, [student[i] for i in pairs]), batch)
         loss_cls, loss_patch = self.loss(student_cls, student_patch, teacher_cls, teacher_patch, masks, teacher_mean)
         return dict(loss_ibot_cls=self.cls_weight * loss_cls, loss_ibot_patch=self.patch_weight * loss_patch)
 
-    def _teacher_patch_logits(self, head: IBOTHead, tokens: List[Tensor], masks: Tensor,
+    def _teacher_patch_logits(self, head: IBOTHead, tokens: List[Tensor], masks: Tensor, num_masked: Optional[int],
                               batch: bool) -> Tuple[Tensor, Optional[Tensor]]:
         """Teacher patch logits of the P paired views' (B, N, D) ``tokens``: (P, B, N, K2) at every position, or with
-        ``patch_positions='masked'`` (M, K2) at the masked positions and their (K2, ) mean over every position (the
-        centre's input, from the mean embedding: the prototype layer is linear without bias)."""
+        ``patch_positions='masked'`` (M, K2) at the masked positions (``num_masked`` per row when known) and their
+        (K2, ) mean over every position (the centre's input, from the mean embedding: the prototype layer is linear
+        without bias)."""
         if self.patch_positions == 'all':
             return _apply(head, tokens, batch, patch=True), None
         embedded = _apply(head.embed, tokens, batch)  # (P, B, N, bottleneck)
         mean = embedded.flatten(0, -2).mean(0, dtype=torch.promote_types(embedded.dtype, torch.float32))
-        return head.prototypes(embedded[masks], patch=True), head.prototypes(mean, patch=True)
+        masked = select_masked(embedded, masks, num_masked)
+        return head.prototypes(masked, patch=True), head.prototypes(mean, patch=True)
 
     def _student_patch_logits(self, context: dict, views: Sequence[int], batch: bool) -> Tensor:
         """Student patch logits of the masked ``views``: (M, K2) at the masked positions in ``masks`` order, or
@@ -125,7 +129,8 @@ class IBOTObjective(Objective):
         """(M, D) student tokens at the masked positions of ``view`` in ``masks`` order, from the encoder or the
         decoder outputs at the removed positions (``context['decoded_masked']``)."""
         if self.patch_source == 'encoder':
-            return self._patch_tokens(context, view)[context['masks'][view]]
+            return select_masked(self._patch_tokens(context, view), context['masks'][view],
+                                 common_count(context, [view]))
         tokens = self._decoded(context, 'decoded_masked', view)  # (B, N_rem, D), ascending positions
         if tokens.dim() != 3 or tokens.shape[-1] != self.head.in_dim:
             raise ValueError(f'IBOTObjective: view {view} has decoder tokens {tuple(tokens.shape)} at the removed '
@@ -155,6 +160,13 @@ class IBOTObjective(Objective):
                              f'objective that publishes MAE decoder outputs before it, e.g. '
                              f'MAEObjective(decode_positions="{positions}") for patch_positions="{positions}"')
         return decoded[view]
+
+
+def common_count(context: dict, views: Sequence[int]) -> Optional[int]:
+    """The masked-token count of every row of the ``views``' masks when their masker fixes one count for all of them
+    (``context['num_masked']``), else None."""
+    counts = {(context.get('num_masked') or [None] * len(context['masks']))[v] for v in views}
+    return counts.pop() if len(counts) == 1 else None
 
 
 @MODELS.register_module()

@@ -5,10 +5,9 @@ import torch
 
 from detailclip.registry import MODELS
 from ..encoders.batching import run_batched
-from ..encoders.vit import take_rows
 from ..heads.mae_decoder import PixelHead
 from ..losses.pixel_loss import PixelReconLoss
-from ..maskers.ops import removed_positions
+from ..maskers.ops import removed_positions, take_rows
 from ..ops import patchify
 from .base import Objective, select
 

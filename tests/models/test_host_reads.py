@@ -1,0 +1,78 @@
+"""A training step reads nothing back to the host (on a GPU: no host-device synchronisation): forward, backward,
+optimizer step and EMA update of every method family whose masks have a fixed count per row, under
+:class:`~detailclip.utils.host_reads.HostReads`."""
+import pytest
+import torch
+from mmengine.optim import build_optim_wrapper
+
+from detailclip.models.losses.ibot_loss import masked_patch_mean
+from detailclip.models.maskers.ops import select_masked
+from detailclip.testing import METHOD_CONFIGS, build_method, method_batch
+from detailclip.utils.host_reads import HostReads, sites_text
+
+# A-CLIP's reference box mapping ('exact', the paper config) resizes one crop at a time at whole-pixel boxes read on
+# the host; its clean config maps the boxes on the device ('grid_sample').
+OVERRIDES = dict(aclip=dict(masker=dict(box_mapping='grid_sample')))
+# iBOT's block masks differ in count per row, so selecting the masked tokens must learn their number
+VARIABLE_COUNT = ('ibot', )
+
+
+def _step_reads(family: str) -> HostReads:
+    model, cfg = build_method(family, **OVERRIDES.get(family, {}))
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)  # the config's: fused AdamW
+    batch = method_batch(family, model, cfg, batch_size=2)
+    with HostReads() as reads:
+        losses = model(batch, None, mode='loss')
+        wrapper.update_params(model.parse_losses(losses)[0])
+        if model.teacher is not None:
+            model.update_teacher(0.99)
+        model.clamp_logit_scale()
+    return reads
+
+
+@pytest.mark.parametrize('family', [f for f in METHOD_CONFIGS if f not in VARIABLE_COUNT])
+def test_training_step_reads_nothing_back(family):
+    reads = _step_reads(family)
+    assert reads.total == 0, f'{family} step reads tensors to the host: {sites_text(reads.sites)}'
+
+
+def test_variable_count_masks_read_only_where_the_masked_tokens_are_selected():
+    reads = _step_reads('ibot')
+    where = {site for _, site in reads.sites}
+    assert reads.total > 0 and all(site.startswith('detailclip/models/maskers/ops.py') or 'IndexBackward' in site
+                                   for site in where), sites_text(reads.sites)
+
+
+def test_host_reads_finds_item_boolean_indexing_and_its_backward():
+    x = torch.randn(3, 4, requires_grad=True)
+    with HostReads() as reads:
+        picked = x[x.detach() > 0]
+        picked.sum().backward()
+        float(x.detach().max())
+        torch.repeat_interleave(torch.tensor([1, 2]), output_size=3)  # size given: no read
+    assert sorted(op for op, _ in reads.sites) == ['_local_scalar_dense', 'index', 'index_put']
+    assert ('index_put', 'backward IndexBackward0') in reads.sites
+    assert all(site.startswith('tests/') or site.startswith('backward') or site == 'outside this repository'
+               for _, site in reads.sites)
+
+
+@pytest.mark.parametrize('shape', [(2, 6), (3, 2, 6)])
+def test_select_masked_with_a_known_count_equals_boolean_indexing(shape):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, 5, generator=gen)
+    mask = torch.rand(shape, generator=gen).argsort(-1) < 4  # 4 True per row, in random places
+    expected = x[mask]
+    with HostReads() as reads:
+        got = select_masked(x, mask, num_masked=4)
+    assert reads.total == 0
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    torch.testing.assert_close(select_masked(x, mask), expected, rtol=0, atol=0)
+
+
+def test_masked_patch_mean_weights_each_row_by_its_own_count():
+    masks = torch.tensor([[[True, False, True], [False, False, False]], [[True, True, True], [False, True, False]]])
+    ce = torch.arange(1., 1 + int(masks.sum()))  # in masks order: rows hold 2, 0, 3 and 1 terms
+    with HostReads() as reads:
+        loss = masked_patch_mean(ce, masks)
+    assert reads.total == 0
+    assert loss.item() == pytest.approx(((1 + 2) / 2 + 0 + (3 + 4 + 5) / 3 + 6 / 1) / 4)
