@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every training-step measurement of docs/performance.md, printed as Markdown tables to paste there.
 #   tools/benchmarks/perf.sh [OUT_DIR] [benchmark.py flags for every run, e.g. --steps 2 --warmup 1]
-# Defaults: work_dirs/perf, 5 timed steps after 2 warm-up steps. Each measurement runs in its own process
+# Defaults: work_dirs/perf, 5 timed steps after 2 warm-up steps. Settings: BATCH (8; the scaling runs take half and
+# twice it), PRECISIONS ("fp32 bf16"), COMPILE=1 (also DetailCLIP with its blocks compiled), DETAILCLIP and CLIP
+# (the configs), PY. Each measurement runs in its own process
 # (tools/analysis/benchmark.py: peak RSS never falls within a process) and is saved as OUT_DIR/<name>.json; a rerun
 # reuses saved measurements, so delete OUT_DIR (or a file in it) to measure again. Run it on an otherwise idle
 # machine: the timings are wall clock.
@@ -12,8 +14,10 @@ EXTRA=("$@")
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 PY=${PY:-.venv/bin/python}
-DETAILCLIP=configs/detailclip/detailclip_vit-base-p16_16xb256-amp-coslr-50e_yfcc15m.py
-CLIP=configs/clip/clip_vit-base-p16_8xb512-amp-coslr-25e_yfcc15m.py
+B=${BATCH:-8}
+PRECISIONS=${PRECISIONS:-fp32 bf16}
+DETAILCLIP=${DETAILCLIP:-configs/detailclip/detailclip_vit-base-p16_16xb256-amp-coslr-50e_yfcc15m.py}
+CLIP=${CLIP:-configs/clip/clip_vit-base-p16_8xb512-amp-coslr-25e_yfcc15m.py}
 mkdir -p "$OUT"
 
 # measure NAME CONFIG [FLAGS...]: one benchmark run, saved as OUT/NAME.json (its log beside it)
@@ -35,25 +39,32 @@ table() {
     $PY tools/analysis/benchmark.py --report "${files[@]}"
 }
 
-for precision in fp32 bf16; do
+for precision in $PRECISIONS; do
     amp=()
     [[ $precision == bf16 ]] && amp=(--amp)
-    measure "detailclip-naive-$precision-b8" $DETAILCLIP --naive --batch 8 "${amp[@]}"
-    measure "detailclip-$precision-b8" $DETAILCLIP --batch 8 "${amp[@]}"
-    measure "clip-$precision-b8" $CLIP --batch 8 "${amp[@]}"
-    measure "detailclip-$precision-b4" $DETAILCLIP --batch 4 "${amp[@]}"
-    measure "detailclip-$precision-b16" $DETAILCLIP --batch 16 "${amp[@]}"
-    measure "detailclip-$precision-b8-s160" $DETAILCLIP --batch 8 --img-size 160 "${amp[@]}"
+    measure "detailclip-naive-$precision-b$B" $DETAILCLIP --naive --batch $B "${amp[@]}"
+    measure "detailclip-$precision-b$B" $DETAILCLIP --batch $B "${amp[@]}"
+    measure "clip-$precision-b$B" $CLIP --batch $B "${amp[@]}"
+    measure "detailclip-$precision-b$((B / 2))" $DETAILCLIP --batch $((B / 2)) "${amp[@]}"
+    measure "detailclip-$precision-b$((B * 2))" $DETAILCLIP --batch $((B * 2)) "${amp[@]}"
+    measure "detailclip-$precision-b$B-s160" $DETAILCLIP --batch $B --img-size 160 "${amp[@]}"
+    if [[ -n ${COMPILE:-} ]]; then
+        measure "detailclip-$precision-b$B-compile" $DETAILCLIP --batch $B --compile "${amp[@]}"
+    fi
 done
 
 echo "Machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB" \
      "memory; $($PY -c 'import torch; print("torch", torch.__version__)')"
 echo
-for precision in fp32 bf16; do
-    table "DetailCLIP ViT-B/16, batch 8, $precision: naive vs optimized" \
-        "detailclip-naive-$precision-b8" "detailclip-$precision-b8"
-    table "DetailCLIP over CLIP, ViT-B/16, batch 8, $precision" "clip-$precision-b8" "detailclip-$precision-b8"
+for precision in $PRECISIONS; do
+    table "DetailCLIP ViT-B/16, batch $B, $precision: naive vs optimized" \
+        "detailclip-naive-$precision-b$B" "detailclip-$precision-b$B"
+    table "DetailCLIP over CLIP, ViT-B/16, batch $B, $precision" "clip-$precision-b$B" "detailclip-$precision-b$B"
     table "DetailCLIP against batch size, $precision, 224 px" \
-        "detailclip-$precision-b4" "detailclip-$precision-b8" "detailclip-$precision-b16"
-    table "DetailCLIP against image size, $precision, batch 8" "detailclip-$precision-b8-s160" "detailclip-$precision-b8"
+        "detailclip-$precision-b$((B / 2))" "detailclip-$precision-b$B" "detailclip-$precision-b$((B * 2))"
+    table "DetailCLIP against image size, $precision, batch $B" "detailclip-$precision-b$B-s160" \
+        "detailclip-$precision-b$B"
+    if [[ -n ${COMPILE:-} ]]; then
+        table "DetailCLIP compiled, batch $B, $precision" "detailclip-$precision-b$B" "detailclip-$precision-b$B-compile"
+    fi
 done
