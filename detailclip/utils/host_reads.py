@@ -3,10 +3,10 @@
 On a GPU each such read is a host-device synchronisation: the host waits until every queued kernel has run, and the
 GPU then idles while the host queues the next ones. They come from ``.item()``/``bool(tensor)``/``int(tensor)``
 (``aten._local_scalar_dense``) and from ops whose output shape depends on the data (boolean-mask indexing,
-``nonzero``, ``masked_select``, ``unique``, ``repeat_interleave`` without ``output_size``). :class:`HostReads` sees
-them at the dispatcher, so it finds them on a CPU too, where they cost nothing. What never dispatches is not seen:
-``tolist()``/``numpy()`` of a CPU tensor (on a GPU they copy to the host first, which ``torch.cuda``'s
-``set_sync_debug_mode`` reports).
+``nonzero``, ``masked_select``, ``unique``, ``repeat_interleave`` without ``output_size``) and from copies of device
+tensors to the host (``.cpu()``, ``.tolist()``, ``.numpy()``). :class:`HostReads` sees them at the dispatcher, so it
+finds them on a CPU too, where they cost nothing; there, what never dispatches is not seen: ``tolist()`` and
+``numpy()`` of a CPU tensor, which on a GPU would be device-to-host copies.
 """
 import os.path as osp
 import traceback
@@ -19,6 +19,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 _READS = frozenset({'_local_scalar_dense', 'nonzero', 'masked_select', 'unique_dim', '_unique', '_unique2',
                     'unique_consecutive', 'equal'})
 _INDEXING = frozenset({'index', 'index_put', 'index_put_', '_index_put_impl_'})
+_COPIES = frozenset({'_to_copy', 'copy_'})
 _ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 _CODE = tuple(osp.join(_ROOT, folder) + osp.sep for folder in ('detailclip', 'tools', 'downstream'))
 
@@ -31,7 +32,19 @@ def reads_to_host(func, args: tuple, kwargs: dict) -> bool:
     if name in _INDEXING:
         indices = args[1] if len(args) > 1 else kwargs.get('indices', ())
         return any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in indices)
+    if name in _COPIES:
+        return _device_to_host(func, args, kwargs)
     return func is torch.ops.aten.repeat_interleave.Tensor and kwargs.get('output_size') is None
+
+
+def _device_to_host(func, args: tuple, kwargs: dict) -> bool:
+    """Whether a copy op moves a tensor from an accelerator to the host: ``_to_copy(x, device=cpu)``,
+    ``copy_(host_tensor, x)``."""
+    if func.overloadpacket.__name__ == 'copy_':
+        source, target = args[1], args[0].device
+    else:
+        source, target = args[0], kwargs.get('device') or args[0].device
+    return source.device.type not in ('cpu', 'meta') and torch.device(target).type == 'cpu'
 
 
 class HostReads(TorchDispatchMode):

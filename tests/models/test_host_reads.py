@@ -4,11 +4,12 @@ optimizer step and EMA update of every method family whose masks have a fixed co
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
+from torch._subclasses.fake_tensor import FakeTensorMode
 
 from detailclip.models.losses.ibot_loss import masked_patch_mean
 from detailclip.models.maskers.ops import select_masked
 from detailclip.testing import METHOD_CONFIGS, build_method, method_batch
-from detailclip.utils.host_reads import HostReads, sites_text
+from detailclip.utils.host_reads import HostReads, reads_to_host, sites_text
 
 # A-CLIP's reference box mapping ('exact', the paper config) resizes one crop at a time at whole-pixel boxes read on
 # the host; its clean config maps the boxes on the device ('grid_sample').
@@ -56,6 +57,19 @@ def test_host_reads_finds_item_boolean_indexing_and_its_backward():
         select_masked(x, x.detach() > 0)  # no count: boolean indexing, located in the repository's code
     (op, site), = reads.sites
     assert op == 'index' and site.startswith('detailclip/models/maskers/ops.py:')
+
+
+def test_device_to_host_copies_are_reads():
+    """``.cpu()``, ``.tolist()`` and ``.numpy()`` of a GPU tensor copy it to the host first (fake CUDA tensors: no GPU
+    needed to build the op arguments)."""
+    with FakeTensorMode():
+        gpu, host = torch.empty(2, device='cuda'), torch.empty(2)
+    aten = torch.ops.aten
+    assert reads_to_host(aten._to_copy.default, (gpu, ), dict(device=torch.device('cpu')))
+    assert reads_to_host(aten.copy_.default, (host, gpu), {})
+    assert not reads_to_host(aten._to_copy.default, (gpu, ), dict(dtype=torch.float16))
+    assert not reads_to_host(aten.copy_.default, (gpu, host), {})
+    assert not reads_to_host(aten._to_copy.default, (host, ), dict(device=torch.device('cpu')))
 
 
 @pytest.mark.parametrize('shape', [(2, 6), (3, 2, 6)])
