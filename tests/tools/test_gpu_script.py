@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
@@ -15,18 +16,22 @@ NAMES = ['detailclip-naive-bf16-b2', 'detailclip-bf16-b2', 'clip-bf16-b2', 'deta
 
 @pytest.mark.slow
 def test_gpu_script_on_the_cpu(tmp_path):
-    env = dict(os.environ, OUT=str(tmp_path), DEVICE='cpu', BATCH='2', STEPS='1', WARMUP='1', COMPILE='',
+    out, runs = tmp_path / 'out', tmp_path / 'runs'
+    env = dict(os.environ, OUT=str(out), RUNS=str(runs), DEVICE='cpu', BATCH='2', STEPS='1', WARMUP='1', COMPILE='',
                WHEELS=str(tmp_path / 'no-wheels'), PY=sys.executable,
                DETAILCLIP='configs/detailclip/detailclip_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py',
                CLIP='configs/clip/clip_vit-tiny-p8_1xb128-coslr-12e_synthetic-world.py')
     subprocess.run(['bash', 'tools/benchmarks/gpu.sh'], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.PIPE)
     for name in NAMES:
-        record = json.loads((tmp_path / f'{name}.json').read_text())
+        record = json.loads((runs / f'{name}.json').read_text())
         assert record['label'] == name and record['precision'] == 'bf16 autocast'
         # the reference's per-parameter AdamW reads each step count; our step reads nothing
         assert (record['ops']['host_reads'] > 0) == record['naive']
-    tables = (tmp_path / 'tables.md').read_text()
+    assert sorted(p.name for p in out.iterdir()) == ['runs.tar.gz', 'tables.md']  # what the device tool returns
+    with tarfile.open(out / 'runs.tar.gz') as archive:
+        assert {f'./{name}.{ext}' for name in NAMES for ext in ('json', 'log')} <= set(archive.getnames())
+    tables = (out / 'tables.md').read_text()
     for title in ('DetailCLIP ViT-B/16, batch 2, bf16: naive vs optimized', 'DetailCLIP over CLIP, ViT-B/16, batch 2',
                   'DetailCLIP against batch size, bf16', 'DetailCLIP against image size, bf16, batch 2'):
         assert f'### {title}' in tables
