@@ -33,14 +33,14 @@ def reads_to_host(func, args: tuple, kwargs: dict) -> bool:
         indices = args[1] if len(args) > 1 else kwargs.get('indices', ())
         return any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in indices)
     if name in _COPIES:
-        return _device_to_host(func, args, kwargs)
+        return _device_to_host(name, args, kwargs)
     return func is torch.ops.aten.repeat_interleave.Tensor and kwargs.get('output_size') is None
 
 
-def _device_to_host(func, args: tuple, kwargs: dict) -> bool:
-    """Whether a copy op moves a tensor from an accelerator to the host: ``_to_copy(x, device=cpu)``,
+def _device_to_host(name: str, args: tuple, kwargs: dict) -> bool:
+    """Whether the copy op ``name`` moves a tensor from an accelerator to the host: ``_to_copy(x, device=cpu)``,
     ``copy_(host_tensor, x)``."""
-    if func.overloadpacket.__name__ == 'copy_':
+    if name == 'copy_':
         source, target = args[1], args[0].device
     else:
         source, target = args[0], kwargs.get('device') or args[0].device

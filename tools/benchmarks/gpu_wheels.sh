@@ -6,10 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
-specs=()
-for name in mmengine addict yapf platformdirs termcolor timm open_clip_torch ftfy wcwidth webdataset braceexpand; do
-    specs+=("$name==$($PY -c "import importlib.metadata as m; print(m.version('$name'))")")
-done
+names=(mmengine addict yapf platformdirs termcolor timm open_clip_torch ftfy wcwidth webdataset braceexpand)
+read -r -a specs <<< "$($PY -c 'import sys, importlib.metadata as m
+print(" ".join(f"{n}=={m.version(n)}" for n in sys.argv[1:]))' "${names[@]}")"
 platforms=()
 for tag in manylinux_2_28 manylinux_2_17 manylinux2014 manylinux1; do platforms+=(--platform "${tag}_x86_64"); done
 $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp "${platforms[@]}" \
