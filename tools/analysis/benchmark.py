@@ -4,7 +4,7 @@ One run (in this process)::
 
     python tools/analysis/benchmark.py CONFIG [--batch 8] [--steps 5] [--warmup 2] [--amp] [--compile]
         [--device cpu|cuda] [--naive] [--grad-checkpointing] [--img-size S] [--threads T] [--malloc reuse|system]
-        [--ops] [--json OUT]
+        [--breakdown-steps 2 | --no-breakdown] [--ops] [--json OUT]
 
 Several variants, each in its own process (peak RSS never falls within a process), printed as one table whose ratios
 are against the first variant::
@@ -36,8 +36,9 @@ Measurements:
   forward and backward), with the CPU flash-attention kernels registered; utilisation = FLOPs / step time / the
   device's measured matmul peak for the step's dtype (the best of square matmul loops before and after the steps);
 - stage breakdown: wall time of named calls (teacher, masker, student encoder, text encoder, decoder, heads, losses,
-  the rest of the forward, backward, optimizer, EMA), each charged exclusively of the calls nested in it; on a GPU
-  each boundary synchronises. ``--no-breakdown`` leaves the calls unwrapped;
+  the rest of the forward, backward, optimizer, EMA), each charged exclusively of the calls nested in it, over
+  ``--breakdown-steps`` steps after the timed ones (on a GPU each boundary synchronises, and compiled regions break
+  their graphs around the wrapped calls, so the timed steps run unwrapped). ``--no-breakdown`` leaves them out;
 - op split (``--ops``): one more step op by op (:class:`OpTimer`), the seconds in FLOP-counted ops (the matmul work
   the utilisation is about), in every other op and outside ops (Python, autograd), with the slowest other ops: how
   far a step is from its matmul floor.
@@ -381,9 +382,6 @@ def run(args) -> dict:
         logger.setLevel(level)
     wrapper = build_wrapper(cfg, model, args.naive, args.amp, device)
     data = step_inputs(cfg, args.batch, args.img_size, args.views)
-    timer = StageTimer(device)
-    if not args.no_breakdown:
-        instrument(model, wrapper, timer)
     base_rss = _rss('VmRSS')
     if device == 'cuda':
         torch.cuda.reset_peak_memory_stats()
@@ -393,23 +391,42 @@ def run(args) -> dict:
         compile_blocks(model, args.memory_budget)
     for _ in range(max(args.warmup - 1, 0) + (1 if args.compile else 0)):
         train_step(model, wrapper, data)
-    timer.pop_totals()
-    times, stages = [], defaultdict(list)
-    for _ in range(args.steps):
-        tic = time.perf_counter()
-        train_step(model, wrapper, data)
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - tic)
-        totals = timer.pop_totals()
-        totals['unaccounted'] = times[-1] - sum(totals.values())
-        for stage, seconds in totals.items():
-            stages[stage].append(seconds)
+    times = [timed_step(model, wrapper, data, device) for _ in range(args.steps)]
     peak_flops = max(peak_flops, matmul_peak(device, torch.bfloat16 if args.amp else torch.float32))  # less noisy
-    record = _record(args, cfg, model, wrapper, data, times, stages, counter.get_total_flops(), peak_flops, base_rss)
+    record = _record(args, cfg, model, wrapper, data, times, counter.get_total_flops(), peak_flops, base_rss)
+    record['breakdown'] = {} if args.no_breakdown else stage_breakdown(model, wrapper, data, device,
+                                                                       args.breakdown_steps, args.compile)
     if args.ops:  # after the memory record: a step under a Python dispatch mode holds tensors a little longer
         record['ops'] = op_times(model, wrapper, data, device)
     return record
+
+
+def timed_step(model: nn.Module, wrapper, data: dict, device: str) -> float:
+    """Seconds of one :func:`train_step` (on a GPU up to the end of its last kernel)."""
+    tic = time.perf_counter()
+    train_step(model, wrapper, data)
+    if device == 'cuda':
+        torch.cuda.synchronize()
+    return time.perf_counter() - tic
+
+
+def stage_breakdown(model: nn.Module, wrapper, data: dict, device: str, steps: int, compiled: bool) -> dict:
+    """Median seconds per stage over ``steps`` more steps with the stage calls wrapped (:func:`instrument`), and
+    'unaccounted', the rest of each step. These are not the timed steps: on a GPU every stage boundary synchronises,
+    and compiled regions break their graphs around the wrappers (their retrace runs in one untimed step first)."""
+    timer = StageTimer(device)
+    instrument(model, wrapper, timer)
+    for _ in range(int(compiled)):
+        train_step(model, wrapper, data)
+    timer.pop_totals()
+    stages = defaultdict(list)
+    for _ in range(steps):
+        seconds = timed_step(model, wrapper, data, device)
+        totals = timer.pop_totals()
+        totals['unaccounted'] = seconds - sum(totals.values())
+        for stage, value in totals.items():
+            stages[stage].append(value)
+    return {stage: statistics.median(values) for stage, values in stages.items()}
 
 
 def op_times(model: nn.Module, wrapper, data: dict, device: str) -> dict:
@@ -429,7 +446,7 @@ def malloc_setting(args, cfg: Config) -> str:
     return 'reuse' if not args.naive and config_reuses_freed_memory(cfg) else 'system'
 
 
-def _record(args, cfg, model, wrapper, data, times, stages, flops, peak_flops, base_rss) -> dict:
+def _record(args, cfg, model, wrapper, data, times, flops, peak_flops, base_rss) -> dict:
     step = statistics.median(times)
     views = data['inputs']['views']
     return dict(
@@ -440,7 +457,6 @@ def _record(args, cfg, model, wrapper, data, times, stages, flops, peak_flops, b
         threads=torch.get_num_threads(), torch=torch.__version__, steps=args.steps, warmup=args.warmup,
         step_s=step, step_s_all=times, images_per_s=args.batch / step, flops=flops, flops_per_s=flops / step,
         peak_flops=peak_flops, utilisation=flops / step / peak_flops,
-        breakdown={s: statistics.median(v) for s, v in stages.items()} if not args.no_breakdown else {},
         **memory_record(model, wrapper, args.device, base_rss))
 
 
@@ -506,7 +522,7 @@ def _variant_key(token: str) -> Optional[str]:
 def common_flags(args) -> List[str]:
     """The command line of ``args`` without ``--variants``, ``--label`` and ``--json`` (each variant adds its own)."""
     flags = [args.config, '--batch', str(args.batch), '--steps', str(args.steps), '--warmup', str(args.warmup),
-             '--device', args.device]
+             '--breakdown-steps', str(args.breakdown_steps), '--device', args.device]
     for name in ('img_size', 'views', 'threads', 'memory_budget', 'malloc'):
         if getattr(args, name):
             flags += ['--' + name.replace('_', '-'), str(getattr(args, name))]
@@ -574,12 +590,18 @@ def table(records: List[dict]) -> str:
         rows += ['', '| stage (s, % of step) | ' + ' | '.join(r['label'] for r in records) + ' |',
                  '|---|' + '---|' * len(records)]
         for s in stages:
-            cells = [f'{r["breakdown"].get(s, 0.0):.3f} ({100 * r["breakdown"].get(s, 0.0) / r["step_s"]:.0f} %)'
-                     for r in records]
-            rows.append(f'| {s} | ' + ' | '.join(cells) + ' |')
+            rows.append(f'| {s} | ' + ' | '.join(_stage_cell(r['breakdown'], s) for r in records) + ' |')
     if all(r.get('ops') for r in records):
         rows += ['', op_table(records)]
     return '\n'.join(rows)
+
+
+def _stage_cell(breakdown: dict, stage: str) -> str:
+    """Seconds of ``stage`` and its share of the breakdown's step (the sum of all its stages)."""
+    if not breakdown:
+        return '-'
+    seconds = breakdown.get(stage, 0.0)
+    return f'{seconds:.3f} ({100 * seconds / sum(breakdown.values()):.0f} %)'
 
 
 def op_table(records: List[dict]) -> str:
@@ -631,6 +653,8 @@ def parse_args(argv: List[str]):
     parser.add_argument('--malloc', choices=['reuse', 'system'],
                         help='host memory between steps: glibc keeps freed memory for reuse, or its default (unmaps '
                         'large blocks); default: system with --naive, else the config\'s env_cfg.reuse_freed_memory')
+    parser.add_argument('--breakdown-steps', type=int, default=2,
+                        help='steps after the timed ones with the stages timed (stage_breakdown)')
     parser.add_argument('--no-breakdown', action='store_true', help='do not time the stages')
     parser.add_argument('--ops', action='store_true',
                         help='time one more step op by op: matmul work against the other ops (OpTimer)')
