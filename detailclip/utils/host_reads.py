@@ -4,9 +4,12 @@ On a GPU each such read is a host-device synchronisation: the host waits until e
 GPU then idles while the host queues the next ones. They come from ``.item()``/``bool(tensor)``/``int(tensor)``
 (``aten._local_scalar_dense``) and from ops whose output shape depends on the data (boolean-mask indexing,
 ``nonzero``, ``masked_select``, ``unique``, ``repeat_interleave`` without ``output_size``) and from copies of device
-tensors to the host (``.cpu()``, ``.tolist()``, ``.numpy()``). :class:`HostReads` sees them at the dispatcher, so it
-finds them on a CPU too, where they cost nothing; there, what never dispatches is not seen: ``tolist()`` and
-``numpy()`` of a CPU tensor, which on a GPU would be device-to-host copies.
+tensors to the host (``.cpu()``, ``.tolist()``, ``.numpy()``). A host-to-device copy without ``non_blocking`` makes
+the host wait the same way (PyTorch synchronises the stream after it), and so does an op that gets a host tensor
+beside device tensors (a list index, say), which uploads it so; they count too. :class:`HostReads` sees all of them
+at the dispatcher, so it finds the reads on a CPU too, where they cost nothing, and the uploads on fake CUDA tensors
+(``FakeTensorMode``); what never dispatches is not seen: ``tolist()`` and ``numpy()`` of a CPU tensor, which on a
+GPU would be device-to-host copies.
 """
 import os.path as osp
 import traceback
@@ -14,6 +17,7 @@ from collections import Counter
 from typing import Tuple
 
 import torch
+from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
 _READS = frozenset({'_local_scalar_dense', 'nonzero', 'masked_select', 'unique_dim', '_unique', '_unique2',
@@ -25,26 +29,40 @@ _CODE = tuple(osp.join(_ROOT, folder) + osp.sep for folder in ('detailclip', 'to
 
 
 def reads_to_host(func, args: tuple, kwargs: dict) -> bool:
-    """Whether the aten op ``func`` called with ``args``/``kwargs`` needs tensor values on the host."""
+    """Whether the aten op ``func`` called with ``args``/``kwargs`` needs tensor values on the host, or makes the host
+    wait for the device otherwise (a blocking upload)."""
     name = func.overloadpacket.__name__
     if name in _READS:
+        return True
+    if name in _COPIES:
+        return _copy_waits(name, args, kwargs)
+    if _uploads_host_tensors(args, kwargs):
         return True
     if name in _INDEXING:
         indices = args[1] if len(args) > 1 else kwargs.get('indices', ())
         return any(isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8) for i in indices)
-    if name in _COPIES:
-        return _device_to_host(name, args, kwargs)
     return func is torch.ops.aten.repeat_interleave.Tensor and kwargs.get('output_size') is None
 
 
-def _device_to_host(name: str, args: tuple, kwargs: dict) -> bool:
-    """Whether the copy op ``name`` moves a tensor from an accelerator to the host: ``_to_copy(x, device=cpu)``,
-    ``copy_(host_tensor, x)``."""
+def _copy_waits(name: str, args: tuple, kwargs: dict) -> bool:
+    """Whether the copy op ``name`` moves a tensor from an accelerator to the host (``_to_copy(x, device=cpu)``,
+    ``copy_(host_tensor, x)``), or from the host to an accelerator without ``non_blocking``."""
     if name == 'copy_':
-        source, target = args[1], args[0].device
+        source, target = args[1].device.type, args[0].device.type
+        non_blocking = args[2] if len(args) > 2 else kwargs.get('non_blocking', False)
     else:
-        source, target = args[0], kwargs.get('device') or args[0].device
-    return source.device.type not in ('cpu', 'meta') and torch.device(target).type == 'cpu'
+        source, target = args[0].device.type, torch.device(kwargs.get('device') or args[0].device).type
+        non_blocking = kwargs.get('non_blocking', False)
+    if 'meta' in (source, target) or source == target:
+        return False
+    return target == 'cpu' or (source == 'cpu' and not non_blocking)
+
+
+def _uploads_host_tensors(args: tuple, kwargs: dict) -> bool:
+    """Whether an op gets host tensors (other than 0-dim ones, which pass as scalars) beside accelerator tensors."""
+    devices = {t.device.type for t in pytree.tree_leaves((args, kwargs))
+               if isinstance(t, torch.Tensor) and (t.dim() > 0 or t.device.type != 'cpu')}
+    return 'cpu' in devices and len(devices - {'meta'}) > 1
 
 
 class HostReads(TorchDispatchMode):

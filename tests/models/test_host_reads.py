@@ -1,6 +1,9 @@
 """A training step reads nothing back to the host (on a GPU: no host-device synchronisation): forward, backward,
 optimizer step and EMA update of every method family whose masks have a fixed count per row, under
-:class:`~detailclip.utils.host_reads.HostReads`."""
+:class:`~detailclip.utils.host_reads.HostReads`. And it keeps every tensor on the GPU: the same families on fake
+CUDA tensors under bf16 autocast, with no GPU."""
+from unittest import mock
+
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
@@ -44,6 +47,39 @@ def test_variable_count_masks_read_only_where_the_masked_tokens_are_selected():
                                    for site in where), sites_text(reads.sites)
 
 
+@pytest.mark.parametrize('family', [f for f in METHOD_CONFIGS if f not in VARIABLE_COUNT])
+def test_training_step_stays_on_the_gpu(family):
+    """Forward under CUDA bf16 autocast (AutocastOptimWrapper), then the fused AdamW step and the EMA update, on fake
+    CUDA tensors (FakeTensorMode: shapes, dtypes and devices without a GPU; an op mixing devices raises), with no
+    blocking upload of a host tensor (:class:`HostReads`). The backward cannot run there (autograd's engine needs a
+    real device), so the gradients are set to zeros. Autocast needs ``torch.cuda.is_available()`` and bf16 support to
+    say yes."""
+    model, cfg = build_method(family, **OVERRIDES.get(family, {}))
+    batch = method_batch(family, model, cfg, batch_size=2)
+    optim_cfg = {k: v for k, v in cfg.optim_wrapper.items() if k not in ('loss_scale', 'dtype')}
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        model = model.to('cuda')  # (Tensor.cuda() initialises CUDA even under the fake mode)
+        batch = {k: [v.to('cuda') for v in value] if isinstance(value, list) else value.to('cuda')
+                 for k, value in batch.items()}
+        wrapper = build_optim_wrapper(model, dict(optim_cfg, type='AutocastOptimWrapper', device_type='cuda'))
+        with HostReads() as reads:
+            with mock.patch('torch.cuda.is_available', return_value=True), \
+                    mock.patch('torch.cuda.is_bf16_supported', return_value=True), wrapper.optim_context(model):
+                losses = model(batch, None, mode='loss')
+                matmul_dtype = (batch['views'][0] @ batch['views'][0].transpose(-2, -1)).dtype
+            for param in model.parameters():
+                param.grad = torch.zeros_like(param) if param.requires_grad else None
+            wrapper.step()
+            if model.teacher is not None:
+                model.update_teacher(0.99)
+            model.clamp_logit_scale()
+    assert reads.total == 0, f'{family} step waits for the GPU: {sites_text(reads.sites)}'
+    assert matmul_dtype == torch.bfloat16  # autocast was on
+    assert {loss.device.type for loss in losses.values()} == {'cuda'}
+    assert {t.device.type for t in (*model.parameters(), *model.buffers())} == {'cuda'}
+    assert {v.device.type for state in wrapper.optimizer.state.values() for v in state.values()} == {'cuda'}
+
+
 def test_host_reads_finds_item_boolean_indexing_and_its_backward():
     x = torch.randn(3, 4, requires_grad=True)
     with HostReads() as reads:
@@ -59,17 +95,23 @@ def test_host_reads_finds_item_boolean_indexing_and_its_backward():
     assert op == 'index' and site.startswith('detailclip/models/maskers/ops.py:')
 
 
-def test_device_to_host_copies_are_reads():
-    """``.cpu()``, ``.tolist()`` and ``.numpy()`` of a GPU tensor copy it to the host first (fake CUDA tensors: no GPU
-    needed to build the op arguments)."""
+def test_device_to_host_copies_and_blocking_uploads_are_reads():
+    """``.cpu()``, ``.tolist()`` and ``.numpy()`` of a GPU tensor copy it to the host first; an upload without
+    ``non_blocking``, and a host tensor handed to an op on GPU tensors, make the host wait too (fake CUDA tensors: no
+    GPU needed to build the op arguments)."""
     with FakeTensorMode():
-        gpu, host = torch.empty(2, device='cuda'), torch.empty(2)
-    aten = torch.ops.aten
-    assert reads_to_host(aten._to_copy.default, (gpu, ), dict(device=torch.device('cpu')))
+        gpu, host, scalar = torch.empty(2, device='cuda'), torch.empty(2), torch.tensor(2.0)
+    aten, cuda, cpu = torch.ops.aten, torch.device('cuda'), torch.device('cpu')
+    assert reads_to_host(aten._to_copy.default, (gpu, ), dict(device=cpu))
     assert reads_to_host(aten.copy_.default, (host, gpu), {})
+    assert reads_to_host(aten._to_copy.default, (host, ), dict(device=cuda))
+    assert reads_to_host(aten.copy_.default, (gpu, host), {})
+    assert reads_to_host(aten.index.Tensor, (gpu, [host.long()]), {})  # x[[0, 1]]: the list index is uploaded
+    assert not reads_to_host(aten._to_copy.default, (host, ), dict(device=cuda, non_blocking=True))
+    assert not reads_to_host(aten.copy_.default, (gpu, host, True), {})
+    assert not reads_to_host(aten.mul.Tensor, (gpu, scalar), {})  # a 0-dim host tensor passes as a number
     assert not reads_to_host(aten._to_copy.default, (gpu, ), dict(dtype=torch.float16))
-    assert not reads_to_host(aten.copy_.default, (gpu, host), {})
-    assert not reads_to_host(aten._to_copy.default, (host, ), dict(device=torch.device('cpu')))
+    assert not reads_to_host(aten._to_copy.default, (host, ), dict(device=cpu))
 
 
 @pytest.mark.parametrize('shape', [(2, 6), (3, 2, 6)])

@@ -29,7 +29,9 @@ class CLIPObjective(Objective):
         self.views = None if views is None else list(views)
 
     def forward(self, context: dict, ema: dict) -> Dict[str, torch.Tensor]:
-        image_embeds = context['image_embeds'] if self.views is None else context['image_embeds'][self.views]
+        image_embeds = context['image_embeds']
+        if self.views is not None:  # (a list index would be uploaded to the GPU, a blocking copy)
+            image_embeds = torch.stack([image_embeds[v] for v in self.views])
         loss, acc, per_view = self.loss(image_embeds, context['text_embeds'], context['logit_scale'])
         out = dict(loss_clip=self.weight * loss, clip_acc=acc)
         if len(per_view) > 1:  # per-view terms, logged only (no "loss" in the key: MMEngine would sum them)
