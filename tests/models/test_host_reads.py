@@ -9,6 +9,7 @@ import torch
 from mmengine.optim import build_optim_wrapper
 from torch._subclasses.fake_tensor import FakeTensorMode
 
+from detailclip.models.data_preprocessor import ImageTextDataPreprocessor
 from detailclip.models.losses.ibot_loss import masked_patch_mean
 from detailclip.models.maskers.ops import select_masked
 from detailclip.testing import METHOD_CONFIGS, build_method, method_batch
@@ -78,6 +79,22 @@ def test_training_step_stays_on_the_gpu(family):
     assert {loss.device.type for loss in losses.values()} == {'cuda'}
     assert {t.device.type for t in (*model.parameters(), *model.buffers())} == {'cuda'}
     assert {v.device.type for state in wrapper.optimizer.state.values() for v in state.values()} == {'cuda'}
+
+
+def test_data_preprocessor_uploads_without_waiting():
+    """The batch goes to the GPU with non-blocking copies (the host does not wait for the previous step's kernels)
+    and is normalised there."""
+    views = [[torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8) for _ in range(2)] for _ in range(2)]
+    data = dict(inputs=dict(views=views, teacher_views=views[:1], text=list(torch.randint(1, 9, (2, 5))),
+                            boxes=[torch.rand(3, 4) for _ in range(2)]))
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        preprocessor = ImageTextDataPreprocessor().to('cuda')
+        with HostReads() as reads:
+            batch = preprocessor(data, True)['inputs']
+    assert reads.total == 0, sites_text(reads.sites)
+    tensors = [*batch['views'], *batch['teacher_views'], batch['text'], batch['boxes']]
+    assert {t.device.type for t in tensors} == {'cuda'}
+    assert batch['views'][0].dtype == torch.float32 and batch['views'][0].shape == (2, 3, 8, 8)
 
 
 def test_host_reads_finds_item_boolean_indexing_and_its_backward():
