@@ -396,8 +396,9 @@ def run(args) -> dict:
     times = [timed_step(model, wrapper, data, device) for _ in range(args.steps)]
     peak_flops = max(peak_flops, matmul_peak(device, torch.bfloat16 if args.amp else torch.float32))  # less noisy
     record = _record(args, cfg, model, wrapper, data, times, counter.get_total_flops(), peak_flops, base_rss)
-    record['breakdown'] = {} if args.no_breakdown else stage_breakdown(model, wrapper, data, device,
-                                                                       args.breakdown_steps, args.compile)
+    record['breakdown'] = {}
+    if args.breakdown_steps and not args.no_breakdown:
+        record['breakdown'] = stage_breakdown(model, wrapper, data, device, args.breakdown_steps, args.compile)
     if args.ops:  # after the memory record: a step under a Python dispatch mode holds tensors a little longer
         record['ops'] = op_times(model, wrapper, data, device)
     return record
@@ -656,7 +657,7 @@ def parse_args(argv: List[str]):
                         help='host memory between steps: glibc keeps freed memory for reuse, or its default (unmaps '
                         'large blocks); default: system with --naive, else the config\'s env_cfg.reuse_freed_memory')
     parser.add_argument('--breakdown-steps', type=int, default=2,
-                        help='steps after the timed ones with the stages timed (stage_breakdown)')
+                        help='steps after the timed ones with the stages timed (stage_breakdown; 0: none)')
     parser.add_argument('--no-breakdown', action='store_true', help='do not time the stages')
     parser.add_argument('--ops', action='store_true',
                         help='time one more step op by op: matmul work against the other ops (OpTimer)')
