@@ -17,7 +17,6 @@ from collections import Counter
 from typing import Tuple
 
 import torch
-from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
 _READS = frozenset({'_local_scalar_dense', 'nonzero', 'masked_select', 'unique_dim', '_unique', '_unique2',
@@ -59,9 +58,13 @@ def _copy_waits(name: str, args: tuple, kwargs: dict) -> bool:
 
 
 def _uploads_host_tensors(args: tuple, kwargs: dict) -> bool:
-    """Whether an op gets host tensors (other than 0-dim ones, which pass as scalars) beside accelerator tensors."""
-    devices = {t.device.type for t in pytree.tree_leaves((args, kwargs))
-               if isinstance(t, torch.Tensor) and (t.dim() > 0 or t.device.type != 'cpu')}
+    """Whether an op gets host tensors (other than 0-dim ones, which pass as scalars) beside accelerator tensors.
+    (An aten op's tensors are its arguments or the items of a list argument.)"""
+    devices = set()
+    for arg in (*args, *kwargs.values()):
+        for t in arg if isinstance(arg, (list, tuple)) else (arg, ):
+            if isinstance(t, torch.Tensor) and (t.dim() > 0 or t.device.type != 'cpu'):
+                devices.add(t.device.type)
     return 'cpu' in devices and len(devices - {'meta'}) > 1
 
 
