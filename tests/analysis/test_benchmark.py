@@ -68,6 +68,18 @@ def test_only_the_breakdown_steps_run_wrapped(tiny_config, tmp_path, monkeypatch
     assert len(record['step_s_all']) == 2 and record['breakdown']['teacher'] > 0
 
 
+def test_short_captions_cost_less_unless_naive(tiny_config, optimized, tmp_path):
+    """With captions of 4 tokens the text encoder runs on 4 columns, not the context length; the reference's way runs
+    the padding too (the same FLOPs as full-length captions)."""
+    short = _run(tiny_config, tmp_path, '--caption-length', '4', '--no-breakdown')
+    assert short['caption_length'] == 4 and short['flops'] < optimized['flops']
+    naive = [_run(tiny_config, tmp_path, '--naive', '--no-breakdown', *flags)['flops']
+             for flags in ((), ('--caption-length', '4'))]
+    assert naive[0] == naive[1]
+    with pytest.raises(ValueError, match='caption-length must lie in'):
+        _run(tiny_config, tmp_path, '--caption-length', '1')
+
+
 def test_report_tabulates_saved_records(optimized, tmp_path, capsys):
     record = optimized
     paths = []
@@ -89,6 +101,7 @@ def test_variant_names():
     assert benchmark.variant_flags('optimized-fp32-compile-ckpt') == ['--compile', '--grad-checkpointing']
     assert benchmark.variant_flags('bf16-compile-mem0.8') == ['--amp', '--compile', '--memory-budget', '0.8']
     assert benchmark.variant_flags('naive-reuse') == ['--naive', '--malloc', 'reuse']
+    assert benchmark.variant_flags('bf16-c20') == ['--amp', '--caption-length', '20']
     assert benchmark.variant_flags('optimized-sysmalloc') == ['--malloc', 'system']
     with pytest.raises(ValueError, match='unknown variant token'):
         benchmark.variant_flags('fast')

@@ -323,6 +323,17 @@ def test_pack_and_preprocess_teacher_views_and_boxes():
     assert torch.equal(batch['text'], torch.stack([torch.arange(5) + s for s in range(3)]))
 
 
+@pytest.mark.parametrize('trim', [True, False])
+def test_preprocess_drops_the_padding_columns_of_the_batch(trim):
+    """Captions padded to the context length come out cut after the longest one (SOT ... EOT, then zeros)."""
+    rows = [[7, 3, 9, 0, 0, 0, 0], [7, 9, 0, 0, 0, 0, 0]]
+    data = dict(inputs=dict(views=[[torch.zeros(3, 2, 2, dtype=torch.uint8)] * 2], text=list(torch.tensor(rows))))
+    text = ImageTextDataPreprocessor(trim_text_padding=trim)(data)['inputs']['text']
+    assert text.tolist() == ([row[:3] for row in rows] if trim else rows)
+    full = dict(inputs=dict(views=data['inputs']['views'], text=list(torch.arange(1, 15).view(2, 7))))
+    assert ImageTextDataPreprocessor()(full)['inputs']['text'].shape == (2, 7)
+
+
 def test_pack_and_preprocess_without_teacher_views_unchanged():
     mv, pack = MultiView([sized_recipe('clip', S)]), PackImageText()
     samples = [pack(seeded(s, mv, dict(img=textured(seed=s)))) for s in range(2)]

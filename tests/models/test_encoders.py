@@ -245,10 +245,17 @@ def test_text_grad_checkpointing_and_no_weight_decay():
     assert model.no_weight_decay() == {'positional_embedding'}
 
 
+def test_text_without_the_padding_after_every_eot_gives_the_same_features():
+    model = tiny_text()
+    tokens, eot = text_tokens()
+    torch.testing.assert_close(model(tokens[:, :int(eot.max()) + 1]), model(tokens))
+
+
 @pytest.mark.parametrize('tokens', [
-    torch.zeros(2, 11, dtype=torch.long), torch.zeros(12, dtype=torch.long), torch.zeros(2, 12)])
+    torch.zeros(2, 13, dtype=torch.long), torch.zeros(2, 0, dtype=torch.long), torch.zeros(12, dtype=torch.long),
+    torch.zeros(2, 12)])
 def test_text_bad_input_raises(tokens):
-    with pytest.raises(ValueError, match=r'tokens must be a \(B, 12\) torch.long tensor'):
+    with pytest.raises(ValueError, match=r'tokens must be a \(B, L <= 12\) torch.long tensor'):
         tiny_text()(tokens)
 
 

@@ -85,7 +85,8 @@ def test_data_preprocessor_uploads_without_waiting():
     """The batch goes to the GPU with non-blocking copies (the host does not wait for the previous step's kernels)
     and is normalised there."""
     views = [[torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8) for _ in range(2)] for _ in range(2)]
-    data = dict(inputs=dict(views=views, teacher_views=views[:1], text=list(torch.randint(1, 9, (2, 5))),
+    text = list(torch.tensor([[5, 3, 8, 0, 0], [5, 8, 0, 0, 0]]))  # the padding columns are dropped on the host
+    data = dict(inputs=dict(views=views, teacher_views=views[:1], text=text,
                             boxes=[torch.rand(3, 4) for _ in range(2)]))
     with FakeTensorMode(allow_non_fake_inputs=True):
         preprocessor = ImageTextDataPreprocessor().to('cuda')
@@ -95,6 +96,7 @@ def test_data_preprocessor_uploads_without_waiting():
     tensors = [*batch['views'], *batch['teacher_views'], batch['text'], batch['boxes']]
     assert {t.device.type for t in tensors} == {'cuda'}
     assert batch['views'][0].dtype == torch.float32 and batch['views'][0].shape == (2, 3, 8, 8)
+    assert batch['text'].shape == (2, 3)
 
 
 def test_host_reads_finds_item_boolean_indexing_and_its_backward():

@@ -75,6 +75,7 @@ def test_switches_reach_every_part(cfg):
     assert naive.objectives.ibot.patch_positions == 'all' and model.objectives.ibot.patch_positions == 'masked'
     assert naive.objectives.mae.decode_positions == 'all' and model.objectives.mae.decode_positions == 'masked'
     assert not naive.teacher.foreach and not naive.batch_views
+    assert model.data_preprocessor.trim_text_padding and not naive.data_preprocessor.trim_text_padding
     blocks = [m for m in model.modules() if isinstance(m, (CLSAttentionBlock, ResidualAttentionBlock))]
     assert len(blocks) == 2 * (cfg.model.image_encoder.depth + cfg.model.text_encoder.layers) + 1  # + the decoder's
     assert all(m.recompute_norm_act for m in blocks)

@@ -4,7 +4,7 @@ One run (in this process)::
 
     python tools/analysis/benchmark.py CONFIG [--batch 8] [--steps 5] [--warmup 2] [--amp] [--compile]
         [--device cpu|cuda] [--naive] [--grad-checkpointing] [--img-size S] [--threads T] [--malloc reuse|system]
-        [--breakdown-steps 2 | --no-breakdown] [--ops] [--json OUT]
+        [--caption-length L] [--breakdown-steps 2 | --no-breakdown] [--ops] [--json OUT]
 
 Several variants, each in its own process (peak RSS never falls within a process), printed as one table whose ratios
 are against the first variant::
@@ -12,8 +12,8 @@ are against the first variant::
     python tools/analysis/benchmark.py CONFIG --variants naive optimized naive-bf16 optimized-bf16
 
 A variant is '-'-joined tokens: ``optimized`` | ``naive``, ``fp32`` | ``bf16`` (``--amp``), ``compile``, ``ckpt``
-(``--grad-checkpointing``), ``b<N>`` (batch), ``s<N>`` (image size), ``reuse`` | ``sysmalloc`` (``--malloc``). Saved
-runs are tabulated with ``--report A.json B.json ...``.
+(``--grad-checkpointing``), ``b<N>`` (batch), ``s<N>`` (image size), ``c<N>`` (caption length), ``reuse`` |
+``sysmalloc`` (``--malloc``). Saved runs are tabulated with ``--report A.json B.json ...``.
 
 What a step is: the real model built from the config's registry entries (``ImageTextPretrainer``), synthetic uint8
 views of the config's view count and size and full-length caption tokens through the model's own data
@@ -71,6 +71,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from detailclip.models.data_preprocessor import ImageTextDataPreprocessor  # noqa: E402
 from detailclip.models.encoders.text import ResidualAttentionBlock  # noqa: E402
 from detailclip.models.encoders.vit import CLSAttentionBlock, VisionTransformer, set_attn_impl  # noqa: E402
 from detailclip.models.heads.mae_decoder import MAEDecoder  # noqa: E402
@@ -109,8 +110,8 @@ def set_naive(model: nn.Module) -> None:
     student, the decoder and the heads; (d) the EMA update loops over parameters; (e) the student iBOT head runs on
     every patch token and the patch loss takes (P, B, N, K) softmaxes, and the decoder's last block and the pixel head
     run on every position; (g) the transformer blocks (image and text encoders, decoder) store their LayerNorm and
-    activation outputs for backward. The optimizer's per-parameter loop (f) comes from :func:`naive_optimizer`.
-    Losses and gradients stay the same.
+    activation outputs for backward; (j) captions run at full length, padding included. The optimizer's per-parameter
+    loop (f) comes from :func:`naive_optimizer`. Losses and gradients stay the same.
     """
     set_attn_impl(model, 'manual')
     for module in model.modules():
@@ -124,6 +125,8 @@ def set_naive(model: nn.Module) -> None:
             module.foreach = False
         elif isinstance(module, (CLSAttentionBlock, ResidualAttentionBlock)):
             module.recompute_norm_act = False
+        elif isinstance(module, ImageTextDataPreprocessor):
+            module.trim_text_padding = False
     model.batch_views = False
 
 
@@ -135,18 +138,23 @@ def naive_optimizer(optim_wrapper_cfg: dict) -> dict:
 
 # ------------------------------------------------------------------------------------------------ building a step
 def step_inputs(cfg: Config, batch: int, img_size: Optional[int], num_views: Optional[int],
-                seed: int = 0) -> dict:
-    """Synthetic ``pseudo_collate`` output of the config's shapes: V lists of B (3, S, S) uint8 views and B
-    full-length caption token rows (SOT, random ids, EOT), as the data preprocessor takes them."""
+                caption_length: Optional[int] = None, seed: int = 0) -> dict:
+    """Synthetic ``pseudo_collate`` output of the config's shapes: V lists of B (3, S, S) uint8 views and B caption
+    token rows (SOT, random ids, EOT at ``caption_length`` - 1, then padding; full length by default), as the data
+    preprocessor takes them."""
     gen = torch.Generator().manual_seed(seed)
     views, size = _view_layout(cfg, img_size, num_views)
     inputs = dict(views=[[torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=gen)
                           for _ in range(batch)] for _ in range(views)])
     text = cfg.model.get('text_encoder')
     if text:
-        vocab, length = text.get('vocab_size', 49408), text.get('context_length', 77)
-        tokens = torch.randint(1, vocab - 2, (batch, length), generator=gen)
-        tokens[:, 0], tokens[:, -1] = vocab - 2, vocab - 1  # SOT ... EOT (the highest id: the pooled token)
+        vocab, context = text.get('vocab_size', 49408), text.get('context_length', 77)
+        length = caption_length or context
+        if not 2 <= length <= context:
+            raise ValueError(f'--caption-length must lie in [2, {context}] (SOT and EOT within the context), '
+                             f'got {length}')
+        tokens = torch.randint(1, vocab - 2, (batch, context), generator=gen)
+        tokens[:, 0], tokens[:, length - 1], tokens[:, length:] = vocab - 2, vocab - 1, 0  # SOT ... EOT, padding
         inputs['text'] = list(tokens)
     return dict(inputs=inputs, data_samples=None)
 
@@ -383,7 +391,7 @@ def run(args) -> dict:
     finally:
         logger.setLevel(level)
     wrapper = build_wrapper(cfg, model, args.naive, args.amp, device)
-    data = step_inputs(cfg, args.batch, args.img_size, args.views)
+    data = step_inputs(cfg, args.batch, args.img_size, args.views, args.caption_length)
     base_rss = _rss('VmRSS')
     if device == 'cuda':
         torch.cuda.reset_peak_memory_stats()
@@ -454,7 +462,8 @@ def _record(args, cfg, model, wrapper, data, times, flops, peak_flops, base_rss)
     views = data['inputs']['views']
     return dict(
         label=args.label or _default_label(args), config=osp.basename(args.config), batch=args.batch,
-        views=len(views), img_size=views[0][0].shape[-1], precision='bf16 autocast' if args.amp else 'fp32',
+        views=len(views), img_size=views[0][0].shape[-1], caption_length=args.caption_length,
+        precision='bf16 autocast' if args.amp else 'fp32',
         naive=args.naive, malloc=malloc_setting(args, cfg), compile=args.compile, memory_budget=args.memory_budget,
         grad_checkpointing=args.grad_checkpointing, device=device_name(args),
         threads=torch.get_num_threads(), torch=torch.__version__, steps=args.steps, warmup=args.warmup,
@@ -482,6 +491,7 @@ def _default_label(args) -> str:
     parts = [osp.splitext(osp.basename(args.config))[0].split('_')[0], 'naive' if args.naive else 'optimized',
              'bf16' if args.amp else 'fp32', f'b{args.batch}']
     parts += [f's{args.img_size}'] if args.img_size else []
+    parts += [f'c{args.caption_length}'] if args.caption_length else []
     parts += ['compile'] if args.compile else []
     parts += [f'mem{args.memory_budget:g}'] if args.compile and args.memory_budget is not None else []
     parts += ['ckpt'] if args.grad_checkpointing else []
@@ -492,7 +502,7 @@ def _default_label(args) -> str:
 VARIANT_FLAGS: Dict[str, Callable[[str], List[str]]] = {
     'optimized': lambda t: [], 'fp32': lambda t: [], 'naive': lambda t: ['--naive'], 'bf16': lambda t: ['--amp'],
     'compile': lambda t: ['--compile'], 'ckpt': lambda t: ['--grad-checkpointing'],
-    'b': lambda t: ['--batch', t[1:]], 's': lambda t: ['--img-size', t[1:]],
+    'b': lambda t: ['--batch', t[1:]], 's': lambda t: ['--img-size', t[1:]], 'c': lambda t: ['--caption-length', t[1:]],
     'mem': lambda t: ['--memory-budget', t[3:]], 'reuse': lambda t: ['--malloc', 'reuse'],
     'sysmalloc': lambda t: ['--malloc', 'system']}
 
@@ -504,8 +514,8 @@ def variant_flags(variant: str) -> List[str]:
         key = _variant_key(token)
         if key not in VARIANT_FLAGS:
             raise ValueError(f'unknown variant token {token!r} in {variant!r}: use optimized, naive, fp32, bf16, '
-                             f'compile, ckpt, b<batch>, s<image size>, mem<compile memory budget>, reuse, '
-                             f'sysmalloc')
+                             f'compile, ckpt, b<batch>, s<image size>, c<caption length>, mem<compile memory budget>, '
+                             f'reuse, sysmalloc')
         flags += VARIANT_FLAGS[key](token)
     return flags
 
@@ -515,7 +525,7 @@ def _variant_key(token: str) -> Optional[str]:
     for ``mem``, before a number (``mem0.8``)."""
     if token in VARIANT_FLAGS:
         return token
-    if token[:1] in ('b', 's') and token[1:].isdigit():
+    if token[:1] in ('b', 's', 'c') and token[1:].isdigit():
         return token[:1]
     if token.startswith('mem') and token[3:].replace('.', '', 1).isdigit():
         return 'mem'
@@ -526,7 +536,7 @@ def common_flags(args) -> List[str]:
     """The command line of ``args`` without ``--variants``, ``--label`` and ``--json`` (each variant adds its own)."""
     flags = [args.config, '--batch', str(args.batch), '--steps', str(args.steps), '--warmup', str(args.warmup),
              '--breakdown-steps', str(args.breakdown_steps), '--device', args.device]
-    for name in ('img_size', 'views', 'threads', 'memory_budget', 'malloc'):
+    for name in ('img_size', 'views', 'threads', 'caption_length', 'memory_budget', 'malloc'):
         if getattr(args, name):
             flags += ['--' + name.replace('_', '-'), str(getattr(args, name))]
     for name in ('amp', 'compile', 'naive', 'grad_checkpointing', 'no_breakdown', 'ops'):
@@ -653,6 +663,8 @@ def parse_args(argv: List[str]):
     parser.add_argument('--img-size', type=int, help='view side (default: the pipeline\'s crop size)')
     parser.add_argument('--views', type=int, help='views per sample (default: the pipeline\'s MultiView count)')
     parser.add_argument('--threads', type=int, help='torch CPU threads (default: torch\'s)')
+    parser.add_argument('--caption-length', type=int,
+                        help='tokens per caption, SOT and EOT included, padding after (default: the context length)')
     parser.add_argument('--malloc', choices=['reuse', 'system'],
                         help='host memory between steps: glibc keeps freed memory for reuse, or its default (unmaps '
                         'large blocks); default: system with --naive, else the config\'s env_cfg.reuse_freed_memory')

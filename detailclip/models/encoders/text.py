@@ -188,18 +188,21 @@ class CLIPTextTransformer(nn.Module):
         """Encode tokenised text.
 
         Args:
-            tokens: Token ids ``(B, L)`` long, L = ``context_length``, EOT = highest id in each row.
+            tokens: Token ids ``(B, L)`` long, L <= ``context_length``, EOT = highest id in each row. Attention is
+                causal, so dropping padding columns after every row's EOT leaves the features as they are
+                (:class:`~detailclip.models.data_preprocessor.ImageTextDataPreprocessor` does).
 
         Returns:
             EOT features ``(B, W)`` after ``ln_final``, before any projection.
         """
         self._check_tokens(tokens)
-        x = self.token_embedding(tokens) + self.positional_embedding.to(self.token_embedding.weight.dtype)
+        positions = self.positional_embedding[:tokens.shape[1]]
+        x = self.token_embedding(tokens) + positions.to(self.token_embedding.weight.dtype)
         x = self.ln_final(self.transformer(x))
         return x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
 
     def _check_tokens(self, tokens: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless ``tokens`` is a long ``(B, context_length)`` tensor."""
-        if tokens.dim() != 2 or tokens.shape[1] != self.context_length or tokens.dtype != torch.long:
-            raise ValueError(f'tokens must be a (B, {self.context_length}) torch.long tensor, got shape '
+        """Raise ``ValueError`` unless ``tokens`` is a long ``(B, L)`` tensor, 1 <= L <= ``context_length``."""
+        if tokens.dim() != 2 or not 0 < tokens.shape[1] <= self.context_length or tokens.dtype != torch.long:
+            raise ValueError(f'tokens must be a (B, L <= {self.context_length}) torch.long tensor, got shape '
                              f'{tuple(tokens.shape)} and dtype {tokens.dtype}')
