@@ -405,7 +405,7 @@ def run(args) -> dict:
     peak_flops = max(peak_flops, matmul_peak(device, torch.bfloat16 if args.amp else torch.float32))  # less noisy
     record = _record(args, cfg, model, wrapper, data, times, counter.get_total_flops(), peak_flops, base_rss)
     record['breakdown'] = {}
-    if args.breakdown_steps and not args.no_breakdown:
+    if args.breakdown_steps:
         record['breakdown'] = stage_breakdown(model, wrapper, data, device, args.breakdown_steps, args.compile)
     if args.ops:  # after the memory record: a step under a Python dispatch mode holds tensors a little longer
         record['ops'] = op_times(model, wrapper, data, device)
@@ -539,7 +539,7 @@ def common_flags(args) -> List[str]:
     for name in ('img_size', 'views', 'threads', 'caption_length', 'memory_budget', 'malloc'):
         if getattr(args, name):
             flags += ['--' + name.replace('_', '-'), str(getattr(args, name))]
-    for name in ('amp', 'compile', 'naive', 'grad_checkpointing', 'no_breakdown', 'ops'):
+    for name in ('amp', 'compile', 'naive', 'grad_checkpointing', 'ops'):
         if getattr(args, name):
             flags.append('--' + name.replace('_', '-'))
     return flags
@@ -670,7 +670,8 @@ def parse_args(argv: List[str]):
                         'large blocks); default: system with --naive, else the config\'s env_cfg.reuse_freed_memory')
     parser.add_argument('--breakdown-steps', type=int, default=2,
                         help='steps after the timed ones with the stages timed (stage_breakdown; 0: none)')
-    parser.add_argument('--no-breakdown', action='store_true', help='do not time the stages')
+    parser.add_argument('--no-breakdown', dest='breakdown_steps', action='store_const', const=0,
+                        help='do not time the stages (--breakdown-steps 0)')
     parser.add_argument('--ops', action='store_true',
                         help='time one more step op by op: matmul work against the other ops (OpTimer)')
     parser.add_argument('--label', help='row name (default: from the config and flags)')
