@@ -404,9 +404,8 @@ def run(args) -> dict:
     times = [timed_step(model, wrapper, data, device) for _ in range(args.steps)]
     peak_flops = max(peak_flops, matmul_peak(device, torch.bfloat16 if args.amp else torch.float32))  # less noisy
     record = _record(args, cfg, model, wrapper, data, times, counter.get_total_flops(), peak_flops, base_rss)
-    record['breakdown'] = {}
-    if args.breakdown_steps:
-        record['breakdown'] = stage_breakdown(model, wrapper, data, device, args.breakdown_steps, args.compile)
+    record['breakdown'] = (stage_breakdown(model, wrapper, data, device, args.breakdown_steps, args.compile)
+                           if args.breakdown_steps else {})
     if args.ops:  # after the memory record: a step under a Python dispatch mode holds tensors a little longer
         record['ops'] = op_times(model, wrapper, data, device)
     return record
