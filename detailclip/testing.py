@@ -124,6 +124,8 @@ def method_batch(family: str, model, cfg: Config, batch_size: int, dtype=None, s
 
 def use_tiny_world(dataset: dict, world: str) -> dict:
     """Point a training dataset config at a tiny synthetic world, keeping its type-specific layout and pipeline."""
+    if dataset['type'] == 'Yfcc15mDataset':  # the world has no YFCC metadata: its caption CSV, in the same pipeline
+        dataset = dict(type='CsvImageTextDataset', pipeline=dataset['pipeline'])
     dataset = dict(dataset, data_root=world)
     dataset.pop('auto_generate', None)
     if dataset['type'] == 'CsvImageTextDataset':

@@ -52,3 +52,29 @@ def test_leaf_config_takes_a_training_step(config, tiny_world):
             assert param.grad is None, name
         elif param.requires_grad:
             assert param.grad is not None, f'{name} got no gradient'
+
+
+PAPER_YFCC = sorted(p for p in LEAVES if '_yfcc15m' in osp.basename(p))
+EMA_TEXT_SHARED = ['text_encoder.token_embedding', 'text_encoder.positional_embedding', 'text_encoder.ln_final']
+
+
+@pytest.mark.parametrize('config', PAPER_YFCC, ids=osp.basename)
+def test_yfcc15m_paper_configs_follow_their_reference(config):
+    """SLIP's metadata with the reference's caption policy (Q-D14: DetailCLIP concatenates title and description, the
+    SLIP family draws one), timm 0.5's cls_token init, and A-CLIP's/DetailCLIP's hybrid EMA text tower (Q-D13) in
+    the reference configs only."""
+    cfg = Config.fromfile(config)
+    name = osp.basename(config)
+    dataset = cfg.train_dataloader.dataset
+    assert dataset.type == 'Yfcc15mDataset' and dataset.layout == 'slip'
+    assert dataset.caption_mode == ('concat' if name.startswith('detailclip') else 'random_title_or_desc')
+    assert cfg.model.image_encoder.cls_token_init_std == 0.02
+    reference_hybrid = name.startswith(('detailclip', 'aclip')) and not name.endswith('_clean.py')
+    assert list((cfg.model.get('teacher') or {}).get('shared', [])) == (EMA_TEXT_SHARED if reference_hybrid else [])
+
+
+@pytest.mark.parametrize('config', [p for p in LEAVES if 'synthetic-world' in p], ids=osp.basename)
+def test_tiny_configs_keep_timms_cls_token_init_and_whole_ema_copies(config):
+    model = Config.fromfile(config).model
+    assert 'cls_token_init_std' not in model.image_encoder
+    assert not (model.get('teacher') or {}).get('shared')

@@ -35,7 +35,8 @@ class ImageTextPretrainer(BaseModel):
         text_encoder (dict, optional): Text encoder config (``CLIPTextTransformer``); None for image-only methods.
         masker (dict, optional): Masker config (``RandomMask``, ``AttentionMask``, ``BlockMask``); None: no masking.
         teacher (dict, optional): EMA teacher options: ``modules`` (student submodule paths to copy; the objectives'
-            ``ema_modules`` are added) and ``bn_batch_stats``. Required when an objective or the masker needs it.
+            ``ema_modules`` are added), ``bn_batch_stats`` and ``shared`` (student parts the copies use live, see
+            :class:`EMATeacher`). Required when an objective or the masker needs it.
         embed_dim (int): Joint image-text embedding width.
         logit_scale_init (float): Initial log of the contrastive logit multiplier (ln(1/0.07)).
         logit_scale_max (float): Upper clamp of the log multiplier applied after each step (ln 100).

@@ -15,6 +15,12 @@ class EMATeacher(nn.Module):
     statistics, as A-CLIP's EMA projector does). :meth:`update` is the only place they change; the EMA hook calls it
     once per optimizer step with the scheduled momentum, using foreach ops.
 
+    ``shared`` parts are not copied: the twin uses the student's live parameter or submodule there (A-CLIP's and
+    DetailCLIP's EMA text tower keeps EMA blocks but the student's token and positional embeddings and ``ln_final``,
+    methods.md Q-D13). They are not registered in the twin, so they are neither EMA-updated nor frozen, and they
+    appear in the state dict once, under the student's name; they follow the student through ``to()``, ``cuda()``
+    and in-place loads, which keep parameter objects (``load_state_dict(assign=True)`` would break the link).
+
     Args:
         student (nn.Module): The pretrainer the twins are copied from.
         modules (Sequence[str]): Dotted submodule paths of ``student`` to copy (e.g. ``image_encoder``,
@@ -24,18 +30,36 @@ class EMATeacher(nn.Module):
             all when None. ``context['teacher']`` lists follow this order.
         foreach (bool): Update with one ``torch._foreach_lerp_`` over all parameters; False: a Python loop over
             parameters (the reference's way, kept for benchmarks). A plain attribute, switchable at run time.
+        shared (Sequence[str]): Dotted paths of ``student`` parameters or submodules inside ``modules`` that the twins
+            use live instead of copying, e.g. ``text_encoder.token_embedding``; empty (the default): whole copies.
     """
 
     def __init__(self, student: nn.Module, modules: Sequence[str], bn_batch_stats: bool = False,
-                 views: Optional[Sequence[int]] = None, foreach: bool = True):
+                 views: Optional[Sequence[int]] = None, foreach: bool = True, shared: Sequence[str] = ()):
         super().__init__()
         self.foreach = foreach
         self.views = None if views is None else list(views)
         self.paths = list(dict.fromkeys(modules))
         self.twins = nn.ModuleDict({twin_key(p): copy.deepcopy(student.get_submodule(p)) for p in self.paths})
         self.twins.requires_grad_(False)
+        self.shared = list(dict.fromkeys(shared))
+        for name in self.shared:
+            self._share(student, name)
         self.bn_batch_stats = bn_batch_stats
         self.train(False)
+
+    def _share(self, student: nn.Module, name: str) -> None:
+        """Replace the twin's copy of student part ``name`` by an unregistered reference to the student's own."""
+        path = next((p for p in self.paths if name.startswith(p + '.')), None)
+        if path is None:
+            raise ValueError(f'teacher.shared entry {name!r} is not inside a copied module {self.paths}')
+        owner, _, attr = name[len(path) + 1:].rpartition('.')
+        twin_owner = self.twin(path).get_submodule(owner)
+        if attr not in twin_owner._parameters and attr not in twin_owner._modules:
+            raise ValueError(f'teacher.shared entry {name!r} names no parameter or submodule of the student')
+        live = getattr(student.get_submodule(path).get_submodule(owner), attr)
+        delattr(twin_owner, attr)
+        twin_owner.__dict__[attr] = live  # a plain attribute: found before nn.Module's registries, never copied
 
     def train(self, mode: bool = True) -> 'EMATeacher':
         """Stay in eval mode whatever the pretrainer's mode (BatchNorm excepted when ``bn_batch_stats``)."""
@@ -54,15 +78,20 @@ class EMATeacher(nn.Module):
     def copy_from(self, student: nn.Module) -> None:
         """Make every twin equal to its student submodule (after the student's weights were (re)initialised)."""
         for path in self.paths:
-            self.twin(path).load_state_dict(student.get_submodule(path).state_dict())
+            source = student.get_submodule(path).state_dict()
+            twin = self.twin(path)
+            twin.load_state_dict({k: source[k] for k in twin.state_dict()})
 
     @torch.no_grad()
     def update(self, student: nn.Module, momentum: float) -> None:
-        """teacher <- momentum * teacher + (1 - momentum) * student, for every copied parameter."""
+        """teacher <- momentum * teacher + (1 - momentum) * student, for every copied parameter (shared parts are
+        the student's already)."""
         teacher_params, student_params = [], []
         for path in self.paths:
-            teacher_params += list(self.twin(path).parameters())
-            student_params += [p.detach() for p in student.get_submodule(path).parameters()]
+            source = dict(student.get_submodule(path).named_parameters())
+            for name, param in self.twin(path).named_parameters():
+                teacher_params.append(param)
+                student_params.append(source[name].detach())
         if self.foreach:
             torch._foreach_lerp_(teacher_params, student_params, 1.0 - momentum)
             return

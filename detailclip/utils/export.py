@@ -27,8 +27,9 @@ Size2 = Union[int, Sequence[int]]
 TOWERS = ('student', 'teacher')
 # Encoder parameters used only by a pretraining objective (iBOT/BEiT mask token); not part of a backbone.
 PRETRAIN_ONLY_KEYS = ('mask_token',)
-# Encoder options that only matter while pretraining; a rebuilt backbone sets its own (e.g. drop_path_rate).
-PRETRAIN_ONLY_OPTIONS = ('type', 'freeze_patch_embed', 'use_mask_token', 'drop_path_rate')
+# Encoder options that only matter while pretraining; a rebuilt backbone sets its own (e.g. drop_path_rate) or loads
+# the weights over them (cls_token_init_std).
+PRETRAIN_ONLY_OPTIONS = ('type', 'freeze_patch_embed', 'use_mask_token', 'drop_path_rate', 'cls_token_init_std')
 
 
 def encoder_prefix(tower: str) -> str:

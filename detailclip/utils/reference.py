@@ -19,8 +19,8 @@ What the DetailCLIP conversion changes besides names (the first point holds for 
 - ``decoder_pos_embed`` is a fixed 2-D sin-cos table: ours is computed, not stored, so it is checked and dropped.
 - A shared iBOT head lists its prototype layer twice (``last_layer`` and ``last_layer2``); ours holds it once, so
   the duplicate is checked and dropped.
-- The reference's EMA text tower shares the student's token/positional embeddings and ``ln_final`` (Q-D13); our
-  teacher holds a full copy, which is filled from the student's values.
+- The reference's EMA text tower shares the student's token/positional embeddings and ``ln_final`` (Q-D13). A model
+  built with those parts in ``teacher.shared`` shares them too; a teacher holding a full copy gets the student's values.
 - The reference does not checkpoint the iBOT centres (Q-D20): the target model's values are kept.
 """
 import math

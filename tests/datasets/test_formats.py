@@ -280,3 +280,12 @@ def test_format_base_configs(name):
     assert kwargs['pipeline'] == cfg.train_pipeline or kwargs['pipeline'] == cfg.two_view_pipeline
     assert loader.persistent_workers and loader.worker_init_fn.type == 'detailclip.worker_init_fn'
     assert (loader.sampler is None) == (cls is WebImageTextDataset)
+
+
+@pytest.mark.parametrize('fields', [('a title', ''), ('', 'a description'), (' a title ', None), ('a title', 'words')])
+def test_caption_policies_skip_empty_fields(fields):
+    """Q-D14: ``concat`` joins the usable fields with one space (none stray), a random draw picks among them only."""
+    usable = [f.strip() for f in fields if f and f.strip()]
+    assert pick_caption(fields, 'concat') == ' '.join(usable)
+    torch.manual_seed(0)
+    assert {pick_caption(fields, 'random_title_or_desc') for _ in range(30)} == set(usable)

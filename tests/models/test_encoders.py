@@ -150,10 +150,22 @@ def test_block_at_rows_matches_full_block(attn_impl, autocast):
         block(x, rows=rows, return_cls_attn=True)
 
 
-def test_freeze_patch_embed():
-    model = tiny_vit(freeze_patch_embed=True)
-    assert not any(p.requires_grad for p in model.patch_embed.parameters())
-    assert all(p.requires_grad for name, p in model.named_parameters() if not name.startswith('patch_embed'))
+@pytest.mark.parametrize('stem, frozen', [
+    ('patch', {'patch_embed.proj.weight', 'patch_embed.proj.bias'}),
+    ('conv', {'patch_embed.proj.4.weight', 'patch_embed.proj.4.bias'})])
+def test_freeze_patch_embed_freezes_the_linear_projection_only(stem, frozen):
+    """Q-D6 freezes the linear patch projection: all of a patchify stem, the last 1x1 layer of a conv stem."""
+    model = tiny_vit(freeze_patch_embed=True, stem=stem, patch_size=4)
+    assert {name for name, p in model.named_parameters() if not p.requires_grad} == frozen
+    assert model.patch_projection() is model.get_submodule(min(frozen).rsplit('.', 1)[0])
+
+
+def test_freeze_patch_embed_stem_freezes_the_whole_stem():
+    model = tiny_vit(freeze_patch_embed='stem', stem='conv', patch_size=4)
+    assert {name for name, p in model.named_parameters() if not p.requires_grad} == {
+        name for name, _ in model.named_parameters() if name.startswith('patch_embed.')}
+    with pytest.raises(ValueError, match='freeze_patch_embed'):
+        tiny_vit(freeze_patch_embed='proj')
 
 
 @pytest.mark.parametrize('return_cls_attn', [False, True])
@@ -281,11 +293,24 @@ def test_conv_stem_keeps_the_patch_grid_and_trains(patch):
     assert all(p.grad is not None for p in vit.patch_embed.parameters())
 
 
-def test_conv_stem_rejects_other_patch_sizes_and_freezes():
+def test_conv_stem_rejects_other_patch_sizes():
     with pytest.raises(ValueError, match='power-of-two'):
         VisionTransformer(img_size=36, patch_size=6, embed_dim=32, depth=1, num_heads=2, stem='conv')
     with pytest.raises(ValueError, match='unknown stem'):
         VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, stem='hybrid')
-    vit = VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, stem='conv',
-                            freeze_patch_embed=True)
-    assert not any(p.requires_grad for p in vit.patch_embed.parameters())
+
+
+def test_cls_token_init_std_redraws_only_the_cls_token_at_every_init():
+    """timm >= 0.6 draws cls_token from N(0, 1e-6^2), the references' timm 0.5 from trunc_normal(std 0.02): the option
+    redraws it after timm's init, in the constructor and in the ``init_weights`` MMEngine calls, and nothing else."""
+    wide = dict(embed_dim=512, depth=1, num_heads=4)
+    timm_init, legacy = tiny_vit(**wide), tiny_vit(**wide, cls_token_init_std=0.02)
+    assert float(timm_init.cls_token.detach().std()) < 1e-5
+    assert float(legacy.cls_token.detach().std()) == pytest.approx(0.02, rel=0.15)
+    others = dict(legacy.named_parameters())
+    for name, param in timm_init.named_parameters():
+        assert name == 'cls_token' or torch.equal(param, others[name]), name
+    legacy.init_weights()
+    timm_init.init_weights()
+    assert float(legacy.cls_token.detach().std()) == pytest.approx(0.02, rel=0.15)
+    assert float(timm_init.cls_token.detach().std()) < 1e-5

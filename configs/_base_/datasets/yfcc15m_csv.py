@@ -1,5 +1,7 @@
 # YFCC15M as an open_clip-style TSV of image paths and captions (yfcc15m_slip.py, yfcc15m_detailclip.py,
-# webdataset_yfcc15m.py, cc3m.py, cc12m.py and coco_captions.py reuse these pipelines with the other formats).
+# webdataset_yfcc15m.py, cc3m.py, cc12m.py and coco_captions.py reuse these pipelines with the other formats). One
+# caption column: the YFCC15M paper configs read SLIP's metadata (yfcc15m_slip.py), whose title and description give
+# the references' caption policies (methods.md Q-D14).
 # 224-pixel views, 77-token captions truncated like the reference (EOT dropped, Q-T1: `tokenize_clean` keeps it).
 # One pipeline per method family; leaves pick one.
 data_root = 'data/yfcc15m'

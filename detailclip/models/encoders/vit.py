@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
-from timm.layers import Mlp, maybe_add_mask, resample_abs_pos_embed, resolve_self_attn_mask, to_2tuple
+from timm.layers import Mlp, maybe_add_mask, resample_abs_pos_embed, resolve_self_attn_mask, to_2tuple, trunc_normal_
 from timm.models.vision_transformer import Attention, Block
 from timm.models.vision_transformer import VisionTransformer as TimmVisionTransformer
 from torch import nn
@@ -347,7 +347,10 @@ class VisionTransformer(TimmVisionTransformer):
         mlp_ratio: MLP hidden width over D.
         qkv_bias: Bias on the qkv projection.
         drop_path_rate: Stochastic depth rate (linear over depth).
-        freeze_patch_embed: Keep the patch projection at its random init (A-CLIP/DetailCLIP, methods.md 1.3).
+        freeze_patch_embed: True: keep the linear patch projection at its random init (A-CLIP/DetailCLIP, methods.md
+            1.3): the patchify convolution of the patch stem, the final 1x1 projection of the conv stem (its 3x3
+            convolutions train, as the layers before a frozen projection would). ``'stem'``: freeze the whole
+            patch embedding, conv layers included (the tiny recipes' earlier setting, kept for their diagnostics).
         stem: ``'patch'`` (a p x p stride-p convolution, ViT and every reference recipe) or ``'conv'``: stride-2 3x3
             convolutions down to the same grid (see :func:`conv_stem`); only timm checkpoints of the patch stem load.
         use_mask_token: Create the learned ``mask_token`` ``(1, 1, D)`` needed by ``replace_mask``.
@@ -361,16 +364,21 @@ class VisionTransformer(TimmVisionTransformer):
             storing them (see :class:`CLSAttentionBlock`): same gradients, about 3/8 less activation memory. Each
             block's ``recompute_norm_act`` attribute switches it at run time.
         norm_eps: Epsilon of every LayerNorm (1e-6 as timm's ViT; OpenAI's CLIP ViT uses 1e-5).
+        cls_token_init_std: None keeps timm's init of ``cls_token`` (normal, std 1e-6, timm >= 0.6); a float draws it
+            from a normal with this std truncated to [-2, 2], as timm < 0.6 did with 0.02 (SLIP pins timm 0.5.0,
+            DetailCLIP 0.5.4). Applied by :meth:`init_weights`, so every re-initialisation keeps it.
         **kwargs: Passed to timm's ``VisionTransformer``, e.g. ``pre_norm=True`` (a LayerNorm before the blocks) and
             ``act_layer='quick_gelu'`` for OpenAI's CLIP ViT.
     """
 
     def __init__(self, img_size: Size2 = 224, patch_size: Size2 = 16, embed_dim: int = 768, depth: int = 12,
                  num_heads: int = 12, mlp_ratio: float = 4., qkv_bias: bool = True, drop_path_rate: float = 0.,
-                 freeze_patch_embed: bool = False, use_mask_token: bool = False, num_classes: int = 0,
+                 freeze_patch_embed: Union[bool, str] = False, use_mask_token: bool = False, num_classes: int = 0,
                  stem: str = 'patch', attn_impl: str = 'sdpa', cls_attn_impl: str = 'row',
-                 recompute_norm_act: bool = True, norm_eps: float = 1e-6, **kwargs) -> None:
+                 recompute_norm_act: bool = True, norm_eps: float = 1e-6, cls_token_init_std: Optional[float] = None,
+                 **kwargs) -> None:
         check_divisible(img_size, patch_size)
+        self.cls_token_init_std = cls_token_init_std  # before timm's constructor, which calls init_weights
         if cls_attn_impl not in CLS_ATTN_IMPLS:
             raise ValueError(f'unknown cls_attn_impl {cls_attn_impl!r}: use one of {CLS_ATTN_IMPLS}')
         kwargs.setdefault('norm_layer', partial(nn.LayerNorm, eps=norm_eps))
@@ -389,10 +397,25 @@ class VisionTransformer(TimmVisionTransformer):
             raise ValueError(f'unknown stem {stem!r}: use "patch" or "conv"')
         if stem == 'conv':
             self.patch_embed.proj = conv_stem(self.patch_embed.proj.in_channels, embed_dim, self.patch_embed.patch_size)
+        if freeze_patch_embed not in (False, True, 'stem'):
+            raise ValueError(f'freeze_patch_embed must be False, True or "stem", got {freeze_patch_embed!r}')
         if freeze_patch_embed:
-            self.patch_embed.requires_grad_(False)
+            (self.patch_embed if freeze_patch_embed == 'stem' else self.patch_projection()).requires_grad_(False)
         # Zero init as in iBOT's masked_embed; created only on request so plain timm state dicts load strictly.
         self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if use_mask_token else None
+
+    def init_weights(self, mode: str = '', **kwargs) -> None:
+        """timm's init (also what MMEngine's ``init_weights`` of the pretrainer runs; ``kwargs``: timm's other
+        arguments, e.g. ``needs_reset``), then ``cls_token`` from trunc_normal(``cls_token_init_std``) when that is set.
+        """
+        super().init_weights(mode, **kwargs)
+        if self.cls_token_init_std is not None:
+            trunc_normal_(self.cls_token, std=self.cls_token_init_std)
+
+    def patch_projection(self) -> nn.Conv2d:
+        """The linear map from pixels (patch stem) or stem features (conv stem) to the token width D."""
+        proj = self.patch_embed.proj
+        return proj[-1] if isinstance(proj, nn.Sequential) else proj
 
     def _check_token_layout(self) -> None:
         """forward_encoder assumes timm's classic layout: one CLS token, pos_embed over CLS + patches."""
