@@ -14,4 +14,5 @@ model = dict(
 train_dataloader = dict(batch_size=64, dataset=dict(pipeline=_base_.same_view_twice_pipeline))
 optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.1))
 train_cfg = dict(max_epochs=8, val_at_start=True)
-default_hooks = dict(ema=dict(type='EMATeacherHook', momentum=0.996), teacher_temp=dict(type='TeacherTempHook'))
+default_hooks = dict(ema=dict(type='EMATeacherHook', half_life_epochs=_base_.tiny_teacher_half_life_epochs),
+                     teacher_temp=dict(type='TeacherTempHook'))

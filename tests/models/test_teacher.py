@@ -95,3 +95,13 @@ def test_objective_needing_a_teacher_without_one_is_a_clear_error():
                           objectives=dict(x=dict(type='NeedsTeacher'))))
     with pytest.raises(RuntimeError, match='without an EMA teacher'):
         build(teacher=None).update_teacher(0.9)
+
+
+def test_half_life_sets_the_base_momentum_from_the_epoch_length():
+    """half_life_epochs=0.5 over 40-iteration epochs: m ** 20 = 1/2 at the first step, whatever momentum says."""
+    hook = EMATeacherHook(momentum=0.996, half_life_epochs=0.5)
+    hook.before_train(SimpleNamespace(train_dataloader=range(40)))
+    assert hook.momentum ** 20 == pytest.approx(0.5)
+    assert hook.momentum_at(0, 100) == pytest.approx(hook.momentum)
+    with pytest.raises(ValueError, match='half_life_epochs'):
+        EMATeacherHook(half_life_epochs=0)
