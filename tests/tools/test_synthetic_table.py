@@ -1,11 +1,15 @@
-"""tools/benchmarks/synthetic_table.py: its shortened downstream schedules land on the tiny configs' keys, and its
-cells. (The whole command is checked end to end with a tiny budget by hand: docs/results.md.)"""
+"""tools/benchmarks/synthetic_table.py: its shortened downstream schedules land on the tiny configs' keys, the report
+(intervals, paired differences, the floor margin, the claims) from seed values on disk, and the quick mode end to
+end at its smallest size."""
+import json
 import os.path as osp
 
+import pytest
 from mmengine.config import Config
 
 from detailclip.testing import ROOT
 from tools import downstream
+from tools.analysis.stats import paired_interval, t_interval
 from tools.benchmarks import synthetic_table
 
 
@@ -34,7 +38,51 @@ def test_det_schedule():
     assert cfg.val_cfg is None and cfg.test_dataloader is not None
 
 
-def test_cells():
-    assert synthetic_table.cell([12.0, 14.5]) == '13.25 (12.00, 14.50)'
-    assert synthetic_table.cell([7.5]) == '7.50'
-    assert synthetic_table.cell([7.5, None]) == synthetic_table.cell([]) == '-'
+def test_quick_mode_defaults_and_overrides():
+    args = synthetic_table.parse_args(['--quick', '--seeds', '4', '5'])
+    assert (args.rows, args.epochs, args.seeds) == (['clip', 'detailclip', 'random'], 1.0, [4, 5])
+    assert args.out.endswith('work_dirs/synthetic_table_quick')
+    assert synthetic_table.parse_args([]).seeds == [0, 1, 2]
+
+
+def _summary(values: dict) -> dict:
+    rows = {name: dict(values=[{'probe mIoU': v, 'retrieval/i2t_R@1': v / 2} if name != 'random' else
+                               {'probe mIoU': v} for v in seeds],
+                       seconds=[dict(pretraining=60.0, probe=6.0)] * len(seeds), baseline=baseline, note='',
+                       config='configs/x.py', options=[], trained=name != 'random')
+            for name, (seeds, baseline) in values.items()}
+    return dict(suite='methods', title='Methods', about='About.', budget=dict(
+        epochs=4, batch=64, seeds=[0, 1, 2], image_size=64, seg_iters=0, det_iters=0), machine='cpu',
+        command='python tools/benchmarks/synthetic_table.py', rows=rows)
+
+
+def test_report_from_summaries(tmp_path):
+    values = {'clip': ([20.0, 22.0, 21.0], None), 'detailclip': ([24.0, 25.5, 24.5], 'clip'),
+              'random': ([5.0, 6.0, 5.5], None)}
+    (tmp_path / 'methods').mkdir()
+    (tmp_path / 'methods' / 'summary.json').write_text(json.dumps(_summary(values)))
+    text = synthetic_table.report(str(tmp_path))
+    assert f'| detailclip | {t_interval([24.0, 25.5, 24.5]).format()} |' in text
+    diff = paired_interval([24.0, 25.5, 24.5], [20.0, 22.0, 21.0])
+    assert '| detailclip - clip | ' in text and f'{diff.format(signed=True)} *' in text  # significant
+    floor = paired_interval([20.0, 22.0, 21.0], [5.0, 6.0, 5.5])
+    assert f'- clip: probe mIoU {floor.mean / floor.half:.1f}x' in text
+    assert '- **DetailCLIP is ahead of CLIP on segmentation: inconclusive.**' in text  # small objects not measured
+    assert 'probe mIoU small: not measured' in text
+    assert '- **The pixel term adds to dense quality: inconclusive.**' in text  # the ablations suite was not run
+    assert text.split('| all |')[1].split('\n')[0].endswith(' 9.9 |')  # 3 rows x 3 seeds x 66 s
+
+
+@pytest.mark.slow
+def test_quick_mode_at_its_smallest(tiny_world, tmp_path, capsys):
+    argv = ['--quick', '--rows', 'clip', 'random', '--epochs', '0.2', '--batch', '8', '--seeds', '0', '1',
+            '--world', tiny_world, '--out', str(tmp_path)]
+    text = synthetic_table.main(argv)
+    summary = json.loads((tmp_path / 'methods' / 'summary.json').read_text())
+    assert set(summary['rows']) == {'clip', 'random'}
+    for seed_values in summary['rows']['clip']['values']:
+        assert seed_values['iters'] == 2 and 0 <= seed_values['probe mIoU'] <= 100
+    assert '- clip: probe mIoU' in text and (tmp_path / 'results.md').read_text() == text
+    capsys.readouterr()
+    synthetic_table.main(argv)  # resumed: every step had finished
+    assert capsys.readouterr().out.count('finished before, skipped') == 6

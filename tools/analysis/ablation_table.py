@@ -46,10 +46,13 @@ COLUMNS = [('run', 'run', None), ('method', 'method', None), ('masker', 'masker'
            ('mask ratio', 'mask_ratio', None), ('loss weights', 'loss_weights', None), ('seed', 'seed', None),
            ('iters', 'iters', None), ('zero-shot top-1', 'zero-shot/top1', 2), ('I2T R@1', 'retrieval/i2t_R@1', 2),
            ('T2I R@1', 'retrieval/t2i_R@1', 2), ('linear mIoU', 'linear mIoU', 2), ('box AP', 'box AP', 2),
-           ('mask AP', 'mask AP', 2), ('images/s', 'images/s', 1)]
+           ('mask AP', 'mask AP', 2), ('probe mIoU', 'probe mIoU', 2),
+           ('probe box AP', 'probe box AP', 2), ('images/s', 'images/s', 1)]
 # downstream column -> (task folder under WORK_DIR/downstream, metric in its metrics.json, scale to percent)
 DOWNSTREAM = {'linear mIoU': ('seg', 'mIoU', 1), 'box AP': ('det', 'coco/bbox_mAP', 100),
-              'mask AP': ('det', 'coco/segm_mAP', 100)}
+              'mask AP': ('det', 'coco/segm_mAP', 100), 'probe mIoU': ('probe', 'probe/seg_mIoU', 1),
+              'probe mIoU small': ('probe', 'probe/seg_mIoU_small', 1), 'probe box AP': ('probe', 'probe/box_AP', 1),
+              'probe box AP small': ('probe', 'probe/box_AP_small', 1)}
 CURVE_METRICS = ('zero-shot/top1', 'retrieval/i2t_R@1', 'retrieval/t2i_R@1', 'knn/top1')
 
 
@@ -65,13 +68,14 @@ def settings_row(cfg: Config) -> dict:
 
 
 def downstream_metrics(work_dir: str) -> Dict[str, float]:
-    """The :data:`DOWNSTREAM` columns found in ``work_dir/downstream/{seg,det}/metrics.json``, in percent."""
+    """The :data:`DOWNSTREAM` columns found in ``work_dir/downstream/{seg,det,probe}/metrics.json``, in percent."""
     found = {}
     for column, (task, metric, scale) in DOWNSTREAM.items():
         path = osp.join(work_dir, 'downstream', task, 'metrics.json')
         if osp.isfile(path):
             with open(path) as f:
-                value = json.load(f)['metrics'].get(metric)
+                written = json.load(f)
+            value = written.get('metrics', written).get(metric)  # tools/dense_probe.py writes its metrics flat
             if value is not None:
                 found[column] = value * scale
     return found

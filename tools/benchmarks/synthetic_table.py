@@ -1,25 +1,27 @@
-"""The paper's two tables in miniature on the synthetic world: CLIP, SLIP, MaskCLIP, A-CLIP and DetailCLIP pretrained
-at one budget, then zero-shot, retrieval, linear segmentation and Mask R-CNN, over seeds, with a random-init floor.
+"""The paper's tables in miniature on the synthetic world, with seed statistics and the paper's claims tested.
 
-    tools/benchmarks/synthetic_table.sh    # the budget from EPOCHS, BATCH, SEEDS, SEG_ITERS, DET_ITERS, METHODS, OUT
-    python tools/benchmarks/synthetic_table.py [--epochs 4] [--batch 64] [--seeds 0 1] [--seg-iters 500]
-        [--det-iters 300] [--methods clip slip maskclip aclip detailclip] [--out work_dirs/synthetic_table]
+    tools/benchmarks/synthetic_table.sh     # SUITES, EPOCHS, BATCH, SEEDS, SEG_ITERS, DET_ITERS, OUT, QUICK
+    python tools/benchmarks/synthetic_table.py [--suite methods|ablations|diagnostics] [--rows NAME ...]
+        [--epochs 4] [--batch 64] [--seeds 0 1 2] [--seg-iters 0] [--det-iters 0] [--quick]
+        [--out work_dirs/synthetic_table] [--report FILE]
 
-Each step is one process, run in order and skipped when its work dir already has ``run_done.json`` (so a rerun
-continues an interrupted table; delete OUT to start over):
+A suite (tools/benchmarks/suites.py) is a table's rows: tiny configs plus ``--cfg-options``. Per row and seed, each
+step is one process, skipped when its work dir already holds ``run_done.json`` (a rerun continues an interrupted
+table; delete the folder to redo a step):
 
-1. per method and seed, ``tools/train.py configs/<method>/*vit-tiny*synthetic-world.py`` into ``OUT/<method>/seed<S>``
-   with ``train_cfg.max_epochs`` (a fraction caps the iterations), ``train_dataloader.batch_size`` and
-   ``randomness.seed`` overridden and no validation at start: every method gets the same epochs, batch size and
-   image size (the configs share the tiny encoder's input size; checked here). The final validation in its
-   scalars.json holds zero-shot top-1 and retrieval R@1/5/10.
-2. per pretraining run, and once (first seed) from random init into ``OUT/random``, ``tools/downstream.py`` with the
-   tiny linear probe into ``<work dir>/downstream/seg`` and the tiny Mask R-CNN 1x into ``<work dir>/downstream/det``
-   (the layout tools/analysis/ablation_table.py reads), the schedules shortened to SEG_ITERS / DET_ITERS iterations
-   with their shape kept (warm-up share; poly decay; lr steps at 8/12 and 11/12), validation only by the final
-   test, the pretraining run's seed.
-3. ``OUT/results.md``: table A (zero-shot, retrieval), table B (linear mIoU, box AP, mask AP; rows: methods and the
-   random floor), each cell the mean over seeds with every seed's value, and the wall time of every step.
+1. pretraining: ``tools/train.py`` into ``OUT/<suite>/<row>/seed<S>`` at the suite run's one budget (epochs, batch,
+   seed; every config trains at the same image size, checked), whose final validation gives zero-shot top-1,
+   retrieval R@1/5/10 and kNN top-1;
+2. the frozen-feature dense probe (``tools/dense_probe.py``: per-patch ridge regression, segmentation mIoU and box
+   AP, both also on small objects) into ``.../downstream/probe``; the ``random`` row probes the encoder at random init
+   (seeded by S), the floor;
+3. optionally the fine-tuned tiny mmseg linear head (``--seg-iters`` > 0) and Mask R-CNN (``--det-iters`` > 0),
+   their schedules shortened keeping their shape, into ``.../downstream/{seg,det}``.
+
+Then ``OUT/<suite>/summary.json`` holds every value per row and seed, and the report (``--report``, default
+``OUT/results.md``) is written from every summary under OUT: each suite's tables as mean ± the 95 % t-interval
+half-width over seeds, paired differences against each row's baseline (* where the interval excludes 0), the margin
+of every trained row over the random floor, wall times, and the claims of tools/benchmarks/claims.py.
 """
 import argparse
 import glob
@@ -27,7 +29,6 @@ import json
 import os
 import os.path as osp
 import platform
-import statistics
 import sys
 import time
 from typing import Dict, List, Optional
@@ -41,57 +42,78 @@ if ROOT not in sys.path:  # run as a script from a checkout
 from tools.analysis.ablation_table import collect, optional_scalars  # noqa: E402
 from tools.analysis.benchmark import cpu_name  # noqa: E402
 from tools.analysis.runs import DONE_FILE  # noqa: E402
+from tools.analysis.stats import paired_interval, t_interval  # noqa: E402
+from tools.benchmarks.claims import CLAIMS, claim_line  # noqa: E402
+from tools.benchmarks.suites import Row, Suite, build_suite  # noqa: E402
 from tools.sweep import run_once  # noqa: E402
 
-METHODS = ('clip', 'slip', 'maskclip', 'aclip', 'detailclip')
 SEG_CONFIG = 'downstream/segmentation/configs/detailclip-vit-tiny-p8_linear_1xb8-1k_synthetic-world-128x128.py'
 DET_CONFIG = 'downstream/detection/configs/detailclip-vit-tiny-p8_mask-rcnn_fpn_1xb4-ms-1x_synthetic-world-128x128.py'
-TASKS = ('seg', 'det')
 # (header, row key of ablation_table.collect)
-TABLE_A = [('zero-shot top-1', 'zero-shot/top1'), ('I2T R@1', 'retrieval/i2t_R@1'), ('I2T R@5', 'retrieval/i2t_R@5'),
-           ('I2T R@10', 'retrieval/i2t_R@10'), ('T2I R@1', 'retrieval/t2i_R@1'), ('T2I R@5', 'retrieval/t2i_R@5'),
-           ('T2I R@10', 'retrieval/t2i_R@10')]
-TABLE_B = [('linear mIoU', 'linear mIoU'), ('box AP', 'box AP'), ('mask AP', 'mask AP')]
+TEXT_METRICS = [('zero-shot top-1', 'zero-shot/top1'), ('I2T R@1', 'retrieval/i2t_R@1'),
+                ('I2T R@10', 'retrieval/i2t_R@10'), ('T2I R@1', 'retrieval/t2i_R@1'),
+                ('T2I R@10', 'retrieval/t2i_R@10'), ('kNN top-1', 'knn/top1')]
+DENSE_METRICS = [('probe mIoU', 'probe mIoU'), ('probe mIoU small', 'probe mIoU small'),
+                 ('probe box AP', 'probe box AP'), ('probe box AP small', 'probe box AP small'),
+                 ('linear mIoU', 'linear mIoU'), ('box AP', 'box AP'), ('mask AP', 'mask AP')]
 NO_VALIDATION = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']  # the final test is the evaluation
+# The knobs' defaults, and the quick mode's (at most 20 minutes: CLIP, DetailCLIP and the floor, one epoch)
+DEFAULTS = dict(suite='methods', rows=None, epochs=4.0, seeds=[0, 1, 2], seg_iters=0, det_iters=0,
+                out='work_dirs/synthetic_table')
+QUICK = dict(DEFAULTS, rows=['clip', 'detailclip', 'random'], epochs=1.0, out='work_dirs/synthetic_table_quick')
+STEPS = ('pretraining', 'probe', 'seg', 'det')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--epochs', type=float, default=4, help='pretraining epochs of every method')
-    parser.add_argument('--batch', type=int, default=64, help='pretraining batch size of every method')
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1], help='pretraining and downstream seeds')
-    parser.add_argument('--seg-iters', type=int, default=500, help='linear-probe iterations (batch 8)')
-    parser.add_argument('--det-iters', type=int, default=300, help='Mask R-CNN iterations (batch 4)')
-    parser.add_argument('--methods', nargs='+', default=list(METHODS), help='methods (folders under configs/)')
-    parser.add_argument('--out', default='work_dirs/synthetic_table', help='work dirs and results.md')
+    parser.add_argument('--suite', help='methods (default), ablations or diagnostics')
+    parser.add_argument('--rows', nargs='+', help='only these rows of the suite (and their baselines)')
+    parser.add_argument('--epochs', type=float, help='pretraining epochs of every row (default 4; a fraction caps '
+                        'the iterations)')
+    parser.add_argument('--batch', type=int, default=64, help='pretraining batch size of every row')
+    parser.add_argument('--seeds', type=int, nargs='+', help='pretraining and downstream seeds (default 0 1 2)')
+    parser.add_argument('--seg-iters', type=int, help='fine-tuned linear-head iterations (default 0: none)')
+    parser.add_argument('--det-iters', type=int, help='fine-tuned Mask R-CNN iterations (default 0: none)')
+    parser.add_argument('--world', help='the synthetic world\'s folder (default: each config\'s data_root, '
+                        'data/synthetic_world, generated on first use)')
+    parser.add_argument('--quick', action='store_true', help=f'the quick mode\'s defaults: {QUICK}')
+    parser.add_argument('--out', help='root of the suites\' work dirs (default work_dirs/synthetic_table)')
+    parser.add_argument('--report', help='the Markdown report of every suite under OUT (default OUT/results.md)')
     args = parser.parse_args(argv)
-    if min(args.seg_iters, args.det_iters) < 10:
-        parser.error('--seg-iters and --det-iters must be at least 10 (the warm-up is a tenth of them)')
+    for key, value in (QUICK if args.quick else DEFAULTS).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if any(0 < n < 10 for n in (args.seg_iters, args.det_iters)):
+        parser.error('--seg-iters and --det-iters are 0 (off) or at least 10 (the warm-up is a tenth of them)')
     args.out = osp.abspath(args.out)
+    args.world = args.world and osp.abspath(args.world)
+    args.report = args.report or osp.join(args.out, 'results.md')
     return args
 
 
-def method_config(method: str) -> str:
-    """The method's tiny synthetic-world config (relative to the repository root)."""
-    found = sorted(glob.glob(osp.join(ROOT, 'configs', method, '*vit-tiny*synthetic-world.py')))
-    if len(found) != 1:
-        raise SystemExit(f'configs/{method}/ holds {len(found)} *vit-tiny*synthetic-world.py configs, not one: '
-                         'name a method with exactly one tiny synthetic-world config')
-    return osp.relpath(found[0], ROOT)
-
-
-def image_size(configs: List[str]) -> int:
-    """The image encoder's input size, the same for every config (else the budget is not equal)."""
-    sizes = {c: Config.fromfile(osp.join(ROOT, c)).model.image_encoder.img_size for c in configs}
+def image_size(rows: List[Row]) -> int:
+    """The image encoder's input size, the same for every row (else the budget is not equal)."""
+    sizes = {r.name: Config.fromfile(osp.join(ROOT, r.config)).model.image_encoder.img_size for r in rows}
     if len(set(map(str, sizes.values()))) != 1:
-        raise SystemExit(f'the configs train at different image sizes {sizes}: give them one size')
+        raise SystemExit(f'the rows train at different image sizes {sizes}: give them one size')
     return next(iter(sizes.values()))
 
 
-def pretrain_command(config: str, work_dir: str, args: argparse.Namespace, seed: int) -> List[str]:
-    return [sys.executable, 'tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
+def world_options(world: Optional[str]) -> List[str]:
+    """``--cfg-options`` that point every data set of a tiny config (training, the three validation loaders, the
+    kNN memory bank) at ``world``; none for the configs' own data root."""
+    if world is None:
+        return []
+    loaders = [f'{loader}.{i}' for loader in ('val_dataloader', 'test_dataloader') for i in range(3)]
+    keys = ['train_dataloader', *loaders, 'val_evaluator.2.train_dataloader', 'test_evaluator.2.train_dataloader']
+    return [f'{key}.dataset.data_root={world}' for key in keys]
+
+
+def pretrain_command(row: Row, work_dir: str, args: argparse.Namespace, seed: int) -> List[str]:
+    return [sys.executable, 'tools/train.py', row.config, '--work-dir', work_dir, '--cfg-options',
             f'train_cfg.max_epochs={args.epochs}', 'train_cfg.val_at_start=False',
-            f'train_dataloader.batch_size={args.batch}', f'randomness.seed={seed}']
+            f'train_dataloader.batch_size={args.batch}', f'randomness.seed={seed}', *world_options(args.world),
+            *row.options]
 
 
 def seg_options(iters: int) -> List[str]:
@@ -110,11 +132,17 @@ def det_options(iters: int) -> List[str]:
             'default_hooks.checkpoint.by_epoch=False', f'default_hooks.checkpoint.interval={iters}', *NO_VALIDATION]
 
 
-def downstream_command(task: str, checkpoint: str, work_dir: str, args: argparse.Namespace, seed: int) -> List[str]:
-    config, options = (SEG_CONFIG, seg_options(args.seg_iters)) if task == 'seg' else (
-        DET_CONFIG, det_options(args.det_iters))
-    return [sys.executable, 'tools/downstream.py', config, checkpoint, '--work-dir', work_dir, '--num-vis', '2',
-            '--cfg-options', *options, f'randomness.seed={seed}']
+def downstream_commands(row: Row, checkpoint: str, args: argparse.Namespace, seed: int) -> Dict[str, List[str]]:
+    """The probe's command and, when enabled, the fine-tuned tasks', by step name (their work dir is appended)."""
+    probe = [sys.executable, 'tools/dense_probe.py', checkpoint, '--config', row.config, '--seed', str(seed),
+             *(['--data-root', args.world] if args.world else [])]
+    commands = dict(probe=probe)
+    for task, config, iters, options in (('seg', SEG_CONFIG, args.seg_iters, seg_options),
+                                         ('det', DET_CONFIG, args.det_iters, det_options)):
+        if iters:
+            commands[task] = [sys.executable, 'tools/downstream.py', config, checkpoint, '--num-vis', '2',
+                              '--cfg-options', *options(iters), f'randomness.seed={seed}']
+    return commands
 
 
 def last_checkpoint(work_dir: str) -> str:
@@ -132,57 +160,41 @@ def run_step(label: str, command: List[str], work_dir: str) -> None:
     print(f'   {"finished before, skipped" if took is None else f"done in {took / 60:.1f} min"}', flush=True)
 
 
-def downstream_steps(name: str, checkpoint: str, work_dir: str, args: argparse.Namespace, seed: int) -> None:
-    """The linear probe and Mask R-CNN of one encoder, into ``work_dir/downstream/{seg,det}``."""
-    for task in TASKS:
+def run_row(row: Row, seed: int, args: argparse.Namespace) -> None:
+    """Pretraining (trained rows) and the downstream steps of one row and seed."""
+    work_dir = osp.join(args.out, args.suite, row.name, f'seed{seed}')
+    checkpoint = 'random'
+    if row.trained:
+        run_step(f'{row.name} seed {seed}: pretraining', pretrain_command(row, work_dir, args, seed), work_dir)
+        checkpoint = last_checkpoint(work_dir)
+    for task, command in downstream_commands(row, checkpoint, args, seed).items():
         task_dir = osp.join(work_dir, 'downstream', task)
-        run_step(f'{name}: {task}', downstream_command(task, checkpoint, task_dir, args, seed), task_dir)
+        run_step(f'{row.name} seed {seed}: {task}', [*command, '--work-dir', task_dir], task_dir)
 
 
-def run_all(args: argparse.Namespace, configs: Dict[str, str]) -> None:
-    for method, config in configs.items():
-        for seed in args.seeds:
-            work_dir = osp.join(args.out, method, f'seed{seed}')
-            run_step(f'{method} seed {seed}: pretraining', pretrain_command(config, work_dir, args, seed), work_dir)
-            downstream_steps(f'{method} seed {seed}', last_checkpoint(work_dir), work_dir, args, seed)
-    downstream_steps('random init', 'random', osp.join(args.out, 'random'), args, args.seeds[0])
+def step_seconds(work_dir: str) -> Dict[str, float]:
+    """Wall seconds of each finished step of one row and seed."""
+    dirs = dict(pretraining=work_dir, **{t: osp.join(work_dir, 'downstream', t) for t in STEPS[1:]})
+    found = {}
+    for step, folder in dirs.items():
+        if osp.isfile(osp.join(folder, DONE_FILE)):
+            with open(osp.join(folder, DONE_FILE)) as f:
+                found[step] = json.load(f)['seconds']
+    return found
 
 
-def seconds(work_dir: str) -> float:
-    """Wall time of the step run in ``work_dir``."""
-    with open(osp.join(work_dir, DONE_FILE)) as f:
-        return json.load(f)['seconds']
-
-
-def cell(values: List[Optional[float]]) -> str:
-    """``mean (v1, v2, ...)`` over seeds, ``v`` for one seed, ``-`` when a value is missing."""
-    if not values or any(v is None for v in values):
-        return '-'
-    if len(values) == 1:
-        return f'{values[0]:.2f}'
-    return f'{statistics.mean(values):.2f} ({", ".join(f"{v:.2f}" for v in values)})'
-
-
-def table(columns: list, rows: Dict[str, List[dict]]) -> List[str]:
-    lines = ['| method | ' + ' | '.join(h for h, _ in columns) + ' |', '|' + '---|' * (len(columns) + 1)]
-    for name, runs in rows.items():
-        lines.append(f'| {name} | ' + ' | '.join(cell([r.get(k) for r in runs]) for _, k in columns) + ' |')
-    return lines
-
-
-def time_table(args: argparse.Namespace) -> List[str]:
-    """Wall minutes per method (all seeds) and step kind, the floor, and the total."""
-    lines = ['| method | pretraining | linear seg | Mask R-CNN | total |', '|---|---|---|---|---|']
-    grand = 0.0
-    for method in [*args.methods, 'random init']:
-        dirs = [osp.join(args.out, 'random')] if method == 'random init' else [
-            osp.join(args.out, method, f'seed{s}') for s in args.seeds]
-        parts = [0.0 if method == 'random init' else sum(seconds(d) for d in dirs)]
-        parts += [sum(seconds(osp.join(d, 'downstream', task)) for d in dirs) for task in TASKS]
-        grand += sum(parts)
-        lines.append(f'| {method} | ' + ' | '.join(f'{p / 60:.1f} min' for p in [*parts, sum(parts)]) + ' |')
-    lines.append(f'| all | | | | {grand / 60:.1f} min |')
-    return lines
+def summarize(suite: Suite, args: argparse.Namespace, size: int) -> dict:
+    """Every row's values and step times per seed, the budget and the command: the suite's ``summary.json``."""
+    rows = {}
+    for row in suite.rows:
+        dirs = [osp.join(args.out, args.suite, row.name, f'seed{s}') for s in args.seeds]
+        rows[row.name] = dict(values=[collect(d, optional_scalars(d)) for d in dirs],
+                              seconds=[step_seconds(d) for d in dirs], baseline=row.baseline, note=row.note,
+                              config=row.config, options=list(row.options), trained=row.trained)
+    budget = dict(epochs=args.epochs, batch=args.batch, seeds=args.seeds, image_size=size,
+                  seg_iters=args.seg_iters, det_iters=args.det_iters)
+    return dict(suite=args.suite, title=suite.title, about=suite.about, budget=budget, machine=machine(),
+                command=command_line(args), rows=rows)
 
 
 def machine() -> str:
@@ -190,37 +202,142 @@ def machine() -> str:
     return f'{cpu_name()}, {os.cpu_count()} CPUs, {platform.system()}'
 
 
-def results(args: argparse.Namespace, size: int) -> str:
-    """results.md: the budget, the machine, tables A and B, and the wall times."""
-    rows = {m: [collect(d, optional_scalars(d)) for d in (osp.join(args.out, m, f'seed{s}') for s in args.seeds)]
-            for m in args.methods}
-    floor = {'random init': [collect(osp.join(args.out, 'random'), [])]}
-    seeds = ' '.join(map(str, args.seeds))
-    out = osp.relpath(args.out, ROOT) if args.out.startswith(ROOT + os.sep) else args.out
-    return '\n'.join([
-        '# Synthetic-world tables', '',
-        f'Command: `EPOCHS={args.epochs:g} BATCH={args.batch} SEEDS="{seeds}" SEG_ITERS={args.seg_iters} '
-        f'DET_ITERS={args.det_iters} METHODS="{" ".join(args.methods)}" OUT={out} tools/benchmarks/synthetic_table.sh`',
-        '', f'Budget: {args.epochs:g} epochs at batch {args.batch}, {size}-pixel views, seeds {seeds}; linear probe '
-        f'{args.seg_iters} iterations, Mask R-CNN {args.det_iters} iterations. Machine: {machine()}. '
-        'Cells: mean over seeds (each seed).', '',
-        '## Table A: zero-shot classification and image-text retrieval (%)', '', *table(TABLE_A, rows), '',
-        '## Table B: linear segmentation (mIoU) and Mask R-CNN (box / mask AP, %)', '',
-        *table(TABLE_B, {**rows, **floor}), '',
-        '## Wall time', '', *time_table(args), ''])
+def command_line(args: argparse.Namespace) -> str:
+    rows = f' --rows {" ".join(args.rows)}' if args.rows else ''
+    return (f'python tools/benchmarks/synthetic_table.py --suite {args.suite}{rows} --epochs {args.epochs:g} '
+            f'--batch {args.batch} --seeds {" ".join(map(str, args.seeds))} --seg-iters {args.seg_iters} '
+            f'--det-iters {args.det_iters}')
+
+
+def metric_values(summary: dict, row: str, key: str) -> Optional[List[float]]:
+    """One value per seed of ``key`` in ``row``, or None where a seed lacks it."""
+    values = [v.get(key) for v in summary['rows'][row]['values']]
+    return None if any(v is None for v in values) else values
+
+
+def present(summary: dict, columns: list, rows: List[str]) -> list:
+    """The columns that some of ``rows`` measured."""
+    return [(h, k) for h, k in columns if any(metric_values(summary, r, k) for r in rows)]
+
+
+def value_table(summary: dict, columns: list, rows: List[str]) -> List[str]:
+    """Rows x columns of ``mean ± half-width`` over seeds (``-`` where not measured)."""
+    lines = ['| row | ' + ' | '.join(h for h, _ in columns) + ' |', '|' + '---|' * (len(columns) + 1)]
+    for row in rows:
+        cells = [metric_values(summary, row, k) for _, k in columns]
+        lines.append(f'| {row} | ' + ' | '.join(t_interval(c).format() if c else '-' for c in cells) + ' |')
+    return lines
+
+
+def diff_cell(a: Optional[List[float]], b: Optional[List[float]]) -> str:
+    if not a or not b:
+        return '-'
+    diff = paired_interval(a, b)
+    return diff.format(signed=True) + (' *' if diff.significant else '')
+
+
+def diff_table(summary: dict, columns: list, pairs: List[tuple]) -> List[str]:
+    """Paired differences ``a - b`` over seeds for each ``(a, b)`` pair, * where the interval excludes 0."""
+    lines = ['| row - against | ' + ' | '.join(h for h, _ in columns) + ' |', '|' + '---|' * (len(columns) + 1)]
+    for a, b in pairs:
+        cells = [diff_cell(metric_values(summary, a, k), metric_values(summary, b, k)) for _, k in columns]
+        lines.append(f'| {a} - {b} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def floor_lines(summary: dict, columns: list) -> List[str]:
+    """Each trained row's margin over the random floor, in multiples of the paired interval's half-width."""
+    if 'random' not in summary['rows']:
+        return []
+    lines = ['Margin over random init, in half-widths of its paired interval (a clear margin is more than 3):', '']
+    for row, info in summary['rows'].items():
+        if not info['trained']:
+            continue
+        parts = []
+        for header, key in columns:
+            a, b = metric_values(summary, row, key), metric_values(summary, 'random', key)
+            diff = paired_interval(a, b) if a and b else None
+            if diff is not None and diff.half:
+                parts.append(f'{header} {diff.mean / diff.half:.1f}x')
+        lines.append(f'- {row}: ' + (', '.join(parts) or 'needs two seeds'))
+    return lines + ['']
+
+
+def time_table(summary: dict) -> List[str]:
+    """Wall minutes per row and step (all seeds), and the total."""
+    steps = [s for s in STEPS if any(s in t for r in summary['rows'].values() for t in r['seconds'])]
+    lines = ['| row | ' + ' | '.join(steps) + ' | total |', '|' + '---|' * (len(steps) + 2)]
+    grand = 0.0
+    for row, info in summary['rows'].items():
+        parts = [sum(t.get(s, 0.0) for t in info['seconds']) / 60 for s in steps]
+        grand += sum(parts)
+        lines.append(f'| {row} | ' + ' | '.join(f'{p:.1f}' for p in [*parts, sum(parts)]) + ' |')
+    return lines + [f'| all | {" | " * len(steps)}{grand:.1f} |']
+
+
+def suite_section(summary: dict) -> List[str]:
+    """One suite's part of the report."""
+    budget, rows = summary['budget'], list(summary['rows'])
+    trained = [r for r in rows if summary['rows'][r]['trained']]
+    text, dense = present(summary, TEXT_METRICS, trained), present(summary, DENSE_METRICS, rows)
+    pairs = [(r, i['baseline']) for r, i in summary['rows'].items() if i['baseline']]
+    lines = [f'## {summary["title"]}', '', summary['about'], '', f'Command: `{summary["command"]}`', '',
+             f'Budget: {budget["epochs"]:g} epochs at batch {budget["batch"]}, {budget["image_size"]}-pixel views, '
+             f'{len(budget["seeds"])} seeds ({", ".join(map(str, budget["seeds"]))}). Machine: {summary["machine"]}. '
+             'Cells: mean ± half-width of the 95 % t-interval over seeds.', '']
+    if text:
+        lines += ['Zero-shot, retrieval and kNN (%):', '', *value_table(summary, text, trained), '']
+    lines += ['Dense tasks (%):', '', *value_table(summary, dense, rows), '', *floor_lines(summary, dense)]
+    if pairs:
+        lines += ['Paired differences, row minus the row it changes (* : the interval excludes 0):', '',
+                  *diff_table(summary, text + dense, pairs), '']
+    lines += ['Rows:', ''] + [f'- `{r}`: {i["note"] or "its config"} (`{i["config"]}`'
+                              + (f' with `{" ".join(i["options"])}`' if i['options'] else '') + ')'
+                              for r, i in summary['rows'].items()]
+    return lines + ['', 'Wall time (minutes, all seeds):', '', *time_table(summary), '']
+
+
+def claims_section(summaries: Dict[str, dict]) -> List[str]:
+    """Each claim's line, on the suite it needs (``not measured`` where that suite was not run)."""
+    lines = ['## The paper\'s claims', '']
+    for claim in CLAIMS:
+        summary = summaries.get(claim.suite)
+        values = {} if summary is None else {
+            row: {m: metric_values(summary, row, m) for m in claim.metrics} for row in summary['rows']}
+        lines.append(claim_line(claim, values))
+    return lines + ['']
+
+
+def report(out: str) -> str:
+    """The Markdown report of every suite summary under ``out``, then the claims."""
+    summaries = {}
+    for path in sorted(glob.glob(osp.join(out, '*', 'summary.json'))):
+        with open(path) as f:
+            summary = json.load(f)
+        summaries[summary['suite']] = summary
+    lines = ['# Synthetic-world tables', '', 'Written by `tools/benchmarks/synthetic_table.py` (see '
+             '`docs/benchmark.md` for the protocol).', '']
+    for summary in summaries.values():
+        lines += suite_section(summary)
+    return '\n'.join(lines + claims_section(summaries))
 
 
 def main(argv=None) -> str:
     args = parse_args(argv)
-    configs = {m: method_config(m) for m in args.methods}
-    size = image_size(list(configs.values()))
+    suite = build_suite(args.suite, args.rows)
+    size = image_size(list(suite.rows))
     start = time.perf_counter()
-    run_all(args, configs)
-    text = results(args, size)
-    with open(osp.join(args.out, 'results.md'), 'w') as f:
+    for row in suite.rows:
+        for seed in args.seeds:
+            run_row(row, seed, args)
+    with open(osp.join(args.out, args.suite, 'summary.json'), 'w') as f:
+        json.dump(summarize(suite, args, size), f, indent=1)
+    text = report(args.out)
+    os.makedirs(osp.dirname(osp.abspath(args.report)), exist_ok=True)
+    with open(args.report, 'w') as f:
         f.write(text)
     print(text)
-    print(f'written: {osp.join(args.out, "results.md")} ({(time.perf_counter() - start) / 60:.1f} min this time)')
+    print(f'written: {args.report} ({(time.perf_counter() - start) / 60:.1f} min this time)')
     return text
 
 

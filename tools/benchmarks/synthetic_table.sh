@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# The paper's two tables in miniature on the synthetic world (docs/results.md): CLIP, SLIP, MaskCLIP, A-CLIP and
-# DetailCLIP pretrained at one budget and seed set, then zero-shot and retrieval, the tiny linear probe and the tiny
-# Mask R-CNN, plus a random-init floor; writes OUT/results.md (steps: tools/benchmarks/synthetic_table.py).
-#   [EPOCHS=4] [BATCH=64] [SEEDS="0 1"] [SEG_ITERS=500] [DET_ITERS=300] [METHODS="clip slip maskclip aclip detailclip"]
-#   [OUT=work_dirs/synthetic_table] tools/benchmarks/synthetic_table.sh
-# The defaults fit about 1 h 40 min on an idle 2-core CPU. A rerun skips the steps that finished (delete OUT to redo).
+# The paper's tables in miniature on the synthetic world, with 95 % intervals over seeds and the paper's claims
+# (docs/benchmark.md; steps: tools/benchmarks/synthetic_table.py). Each suite is resumable: a rerun skips the steps
+# that finished. Writes OUT/<suite>/summary.json per suite and REPORT from all of them.
+#   [SUITES="methods"] [EPOCHS=4] [BATCH=64] [SEEDS="0 1 2"] [SEG_ITERS=0] [DET_ITERS=0]
+#   [OUT=work_dirs/synthetic_table] [REPORT=OUT/results.md] [QUICK=1] tools/benchmarks/synthetic_table.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 bash tools/setup_env.sh
-read -r -a seeds <<< "${SEEDS:-0 1}"
-read -r -a methods <<< "${METHODS:-clip slip maskclip aclip detailclip}"
-exec .venv/bin/python tools/benchmarks/synthetic_table.py --epochs "${EPOCHS:-4}" --batch "${BATCH:-64}" \
-    --seeds "${seeds[@]}" --seg-iters "${SEG_ITERS:-500}" --det-iters "${DET_ITERS:-300}" \
-    --methods "${methods[@]}" --out "${OUT:-work_dirs/synthetic_table}" "$@"
+args=()
+[[ -n "${QUICK:-}" ]] && args+=(--quick)
+[[ -n "${EPOCHS:-}" ]] && args+=(--epochs "$EPOCHS")
+[[ -n "${SEEDS:-}" ]] && { read -r -a seeds <<< "$SEEDS"; args+=(--seeds "${seeds[@]}"); }
+[[ -n "${SEG_ITERS:-}" ]] && args+=(--seg-iters "$SEG_ITERS")
+[[ -n "${DET_ITERS:-}" ]] && args+=(--det-iters "$DET_ITERS")
+[[ -n "${OUT:-}" ]] && args+=(--out "$OUT")
+[[ -n "${REPORT:-}" ]] && args+=(--report "$REPORT")
+read -r -a suites <<< "${SUITES:-methods}"
+for suite in "${suites[@]}"; do
+    .venv/bin/python tools/benchmarks/synthetic_table.py --suite "$suite" --batch "${BATCH:-64}" "${args[@]}" "$@"
+done
