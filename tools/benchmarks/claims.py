@@ -95,6 +95,8 @@ def metric_verdicts(claim: Claim, values: Dict[str, Dict[str, List[Optional[floa
 def claim_line(claim: Claim, values: Dict[str, Dict[str, List[Optional[float]]]]) -> str:
     """One Markdown bullet: the claim, its verdict, and each metric's paired difference with its verdict."""
     found = metric_verdicts(claim, values)
+    if not any(result for _, result in found):
+        return f'- **{claim.text}: not measured** (rows {claim.a} and {claim.b} of the {claim.suite} suite).'
     overall = combine([v[1] if v else OPEN for _, v in found])
     parts = []
     for metric, result in found:
