@@ -27,7 +27,8 @@ def test_claim_line_from_seed_values():
     line = claim_line(claim, values)
     assert line.startswith('- **A is ahead of B: inconclusive.** a - b, paired over 3 seed(s): probe mIoU +10.50')
     assert '(holds)' in line and 'probe box AP +0.00 ± ' in line
-    assert claim_line(claim, {'a': values['a']}) == '- **A is ahead of B: not measured** (rows a and b of the methods suite).'
+    assert claim_line(claim, {'a': values['a']}) == (
+        '- **A is ahead of B: not measured** (rows a and b of the methods suite).')
     values['b']['probe box AP'] = None
     assert 'probe box AP: not measured' in claim_line(claim, values)
 

@@ -81,7 +81,8 @@ def test_quick_mode_at_its_smallest(tiny_world, tmp_path, capsys):
     summary = json.loads((tmp_path / 'methods' / 'summary.json').read_text())
     assert set(summary['rows']) == {'clip', 'random'}
     for seed in (0, 1):
-        assert synthetic_table.last_checkpoint(str(tmp_path / 'methods' / 'clip' / f'seed{seed}')).endswith('iter_2.pth')
+        checkpoint = synthetic_table.last_checkpoint(str(tmp_path / 'methods' / 'clip' / f'seed{seed}'))
+        assert checkpoint.endswith('iter_2.pth')
     for seed_values in summary['rows']['clip']['values'] + summary['rows']['random']['values']:
         assert 0 <= seed_values['probe mIoU'] <= 100 and 0 <= seed_values['probe box AP'] <= 100
     assert '- clip: probe mIoU' in text and (tmp_path / 'results.md').read_text() == text
