@@ -38,3 +38,9 @@ def test_every_claim_names_rows_of_its_suite():
     for claim in CLAIMS:
         names = {r.name for r in build_suite(claim.suite).rows}
         assert {claim.a, claim.b} <= names, claim.text
+
+
+def test_a_failed_claim_points_to_its_evidence():
+    claim = Claim('A is on par with B', 'methods', 'a', 'b', ('retrieval/i2t_R@1',), 'par', evidence='see E1')
+    values = {'a': {'retrieval/i2t_R@1': [1.0, 1.2, 0.9]}, 'b': {'retrieval/i2t_R@1': [7.0, 7.5, 7.2]}}
+    assert claim_line(claim, values).endswith('(does not hold). Why: see E1.')
