@@ -40,7 +40,7 @@ def test_det_schedule():
 
 def test_quick_mode_defaults_and_overrides():
     args = synthetic_table.parse_args(['--quick', '--seeds', '4', '5'])
-    assert (args.rows, args.epochs, args.seeds) == (['clip', 'detailclip', 'random'], 1.0, [4, 5])
+    assert (args.rows, args.epochs, args.seeds) == (['clip', 'random'], 2.0, [4, 5])
     assert args.out.endswith('work_dirs/synthetic_table_quick')
     assert synthetic_table.parse_args([]).seeds == [0, 1, 2]
 
@@ -75,7 +75,7 @@ def test_report_from_summaries(tmp_path):
 
 @pytest.mark.slow
 def test_quick_mode_at_its_smallest(tiny_world, tmp_path, capsys):
-    argv = ['--quick', '--rows', 'clip', 'random', '--epochs', '0.2', '--batch', '8', '--seeds', '0', '1',
+    argv = ['--quick', '--epochs', '0.2', '--batch', '8', '--seeds', '0', '1',
             '--world', tiny_world, '--out', str(tmp_path)]
     text = synthetic_table.main(argv)
     summary = json.loads((tmp_path / 'methods' / 'summary.json').read_text())
