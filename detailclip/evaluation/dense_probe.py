@@ -387,7 +387,7 @@ def segmentation_probe(train_feats: torch.Tensor, train: SegSplit, val_feats: to
         train: The training split.
         val_feats: (B', N, D) features of ``val``'s images.
         val: The val split.
-        patch: Patch side p of the features' grid.
+        patch: Side in label pixels of the cell one feature covers (:func:`label_cell`).
         lambdas: Ridge strengths to pick from.
 
     Returns:
@@ -503,7 +503,7 @@ def box_probe(train_feats: torch.Tensor, train: BoxSplit, val_feats: torch.Tenso
         train: The training split.
         val_feats: (B', N, D) features of ``val``'s images.
         val: The val split.
-        patch: Patch side p of the features' grid.
+        patch: Side in label pixels of the cell one feature covers (:func:`label_cell`).
         lambdas: Ridge strengths to pick from.
 
     Returns:
