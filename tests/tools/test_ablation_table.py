@@ -58,6 +58,10 @@ def work_dirs(tmp_path):
     _downstream(detail, 'det', {'coco/bbox_mAP': 0.012, 'coco/segm_mAP': 0.008, 'coco/bbox_mAP_50': 0.03})
     floor = str(tmp_path / 'runs' / 'random')
     _downstream(floor, 'seg', {'mIoU': 4.0})
+    probe = osp.join(detail, 'downstream', 'probe')  # tools/dense_probe.py writes its metrics flat
+    os.makedirs(probe)
+    with open(osp.join(probe, 'metrics.json'), 'w') as f:
+        json.dump({'probe/seg_mIoU': 9.5, 'probe/box_AP': 2.25, 'seconds': 9.0}, f)
     return clip, detail, floor
 
 
@@ -82,7 +86,7 @@ def test_table_csv_and_curves(work_dirs, tmp_path):
     lines = open(f'{out}.md').read().splitlines()
     assert lines[0].startswith('| run | method | masker | mask ratio | loss weights | seed |') and len(lines) == 5
     assert '| detailclip | detailclip | AttentionMask | 0.5 (keep_plus_one) |' in lines[3]
-    assert lines[3].endswith('| 25.00 | 25.00 | 25.00 | 7.50 | 1.20 | 0.80 | 80.0 |')
+    assert lines[3].endswith('| 25.00 | 25.00 | 25.00 | 7.50 | 1.20 | 0.80 | 9.50 | 2.25 | 80.0 |')
     assert lines[4].startswith('| random | - | - |')
     with open(f'{out}.csv') as f:
         rows = list(csv.DictReader(f))
