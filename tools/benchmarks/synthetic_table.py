@@ -204,9 +204,10 @@ def machine() -> str:
 
 def command_line(args: argparse.Namespace) -> str:
     rows = f' --rows {" ".join(args.rows)}' if args.rows else ''
+    world = f' --world {args.world}' if args.world else ''
     return (f'python tools/benchmarks/synthetic_table.py --suite {args.suite}{rows} --epochs {args.epochs:g} '
             f'--batch {args.batch} --seeds {" ".join(map(str, args.seeds))} --seg-iters {args.seg_iters} '
-            f'--det-iters {args.det_iters}')
+            f'--det-iters {args.det_iters}{world}')
 
 
 def metric_values(summary: dict, row: str, key: str) -> Optional[List[float]]:
