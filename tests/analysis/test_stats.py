@@ -4,7 +4,7 @@ import statistics
 
 import pytest
 
-from tools.analysis.stats import paired_interval, t_interval
+from tools.analysis.stats import paired_interval, t_interval, welch_interval
 
 
 def test_t_interval_of_three_values():
@@ -34,3 +34,18 @@ def test_paired_interval_cancels_the_shared_seed_variation():
     assert diff.significant and diff.low > 0
     with pytest.raises(ValueError, match='one value of each side per seed'):
         paired_interval(a, b[:2])
+
+
+def test_welch_interval_against_its_formula():
+    a, b = [9.3, 8.6, 10.2], [6.2, 5.3, 3.8, 4.9]
+    va, vb = statistics.variance(a) / 3, statistics.variance(b) / 4
+    dof = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 3)
+    got = welch_interval(a, b)
+    assert got.mean == pytest.approx(statistics.mean(a) - statistics.mean(b))
+    assert got.half == pytest.approx(scipy_t(dof) * math.sqrt(va + vb))
+    assert welch_interval([1.0], [2.0, 3.0]).half is None
+
+
+def scipy_t(dof: float) -> float:
+    from scipy import stats
+    return stats.t.ppf(0.975, dof)

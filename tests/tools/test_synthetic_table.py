@@ -9,7 +9,7 @@ from mmengine.config import Config
 
 from detailclip.testing import ROOT
 from tools import downstream
-from tools.analysis.stats import paired_interval, t_interval
+from tools.analysis.stats import paired_interval, t_interval, welch_interval
 from tools.benchmarks import synthetic_table
 
 
@@ -65,7 +65,7 @@ def test_report_from_summaries(tmp_path):
     assert f'| detailclip | {t_interval([24.0, 25.5, 24.5]).format()} |' in text
     diff = paired_interval([24.0, 25.5, 24.5], [20.0, 22.0, 21.0])
     assert '| detailclip - clip | ' in text and f'{diff.format(signed=True)} *' in text  # significant
-    floor = paired_interval([20.0, 22.0, 21.0], [5.0, 6.0, 5.5])
+    floor = welch_interval([20.0, 22.0, 21.0], [5.0, 6.0, 5.5])
     assert f'- clip: probe mIoU {floor.mean / floor.half:.1f}x' in text
     assert '- **DetailCLIP is ahead of CLIP on segmentation: inconclusive.**' in text  # small objects not measured
     assert 'probe mIoU small: not measured' in text

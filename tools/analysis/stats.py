@@ -3,7 +3,8 @@
 A cell over seeds is ``mean ± h`` with h = t(0.975, n - 1) * s / sqrt(n), the half-width of the t-interval of the
 mean (s: the sample standard deviation over the n seeds). A paired comparison of two rows takes the difference seed by
 seed (same seed, hence the same data order and downstream seed) and gives that difference's interval, so the shared
-seed-to-seed variation cancels. One seed gives a mean and no interval.
+seed-to-seed variation cancels. Rows that share nothing by seed (a pretrained encoder against random inits) get
+Welch's unpaired interval instead. One seed gives a mean and no interval.
 """
 import math
 import statistics
@@ -58,3 +59,16 @@ def paired_interval(a: Sequence[float], b: Sequence[float]) -> Interval:
     if len(a) != len(b):
         raise ValueError(f'a paired comparison needs one value of each side per seed, got {len(a)} and {len(b)}')
     return t_interval([x - y for x, y in zip(a, b)])
+
+
+def welch_interval(a: Sequence[float], b: Sequence[float]) -> Interval:
+    """The interval of ``mean(a) - mean(b)`` for independent samples (Welch: unequal variances, Welch-Satterthwaite
+    degrees of freedom); no interval unless both sides have two values."""
+    diff = statistics.mean(a) - statistics.mean(b)
+    if min(len(a), len(b)) < 2:
+        return Interval(diff, None, min(len(a), len(b)))
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    if va + vb == 0:
+        return Interval(diff, 0.0, min(len(a), len(b)))
+    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    return Interval(diff, stats.t.ppf((1 + LEVEL) / 2, dof) * math.sqrt(va + vb), min(len(a), len(b)))

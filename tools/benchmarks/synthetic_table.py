@@ -42,7 +42,7 @@ if ROOT not in sys.path:  # run as a script from a checkout
 from tools.analysis.ablation_table import collect, optional_scalars  # noqa: E402
 from tools.analysis.benchmark import cpu_name  # noqa: E402
 from tools.analysis.runs import DONE_FILE  # noqa: E402
-from tools.analysis.stats import paired_interval, t_interval  # noqa: E402
+from tools.analysis.stats import paired_interval, t_interval, welch_interval  # noqa: E402
 from tools.benchmarks.claims import CLAIMS, claim_line  # noqa: E402
 from tools.benchmarks.suites import Row, Suite, build_suite  # noqa: E402
 from tools.sweep import run_once  # noqa: E402
@@ -247,17 +247,19 @@ def diff_table(summary: dict, columns: list, pairs: List[tuple]) -> List[str]:
 
 
 def floor_lines(summary: dict, columns: list) -> List[str]:
-    """Each trained row's margin over the random floor, in multiples of the paired interval's half-width."""
+    """Each trained row's margin over the random floor, in multiples of the half-width of Welch's interval (a random
+    init shares nothing with a pretraining run of the same seed, so the two are not paired)."""
     if 'random' not in summary['rows']:
         return []
-    lines = ['Margin over random init, in half-widths of its paired interval (a clear margin is more than 3):', '']
+    lines = ['Margin over random init, in half-widths of the unpaired (Welch) interval of the difference (a clear '
+             'margin is more than 3):', '']
     for row, info in summary['rows'].items():
         if not info['trained']:
             continue
         parts = []
         for header, key in columns:
             a, b = metric_values(summary, row, key), metric_values(summary, 'random', key)
-            diff = paired_interval(a, b) if a and b else None
+            diff = welch_interval(a, b) if a and b else None
             if diff is not None and diff.half:
                 parts.append(f'{header} {diff.mean / diff.half:.1f}x')
         lines.append(f'- {row}: ' + (', '.join(parts) or 'needs two seeds'))
