@@ -286,7 +286,8 @@ def suite_section(summary: dict) -> List[str]:
     pairs = [(r, i['baseline']) for r, i in summary['rows'].items() if i['baseline']]
     lines = [f'## {summary["title"]}', '', summary['about'], '', f'Command: `{summary["command"]}`', '',
              f'Budget: {budget["epochs"]:g} epochs at batch {budget["batch"]}, {budget["image_size"]}-pixel views, '
-             f'{len(budget["seeds"])} seeds ({", ".join(map(str, budget["seeds"]))}). Machine: {summary["machine"]}. '
+             f'{len(budget["seeds"])} seed{"s" * (len(budget["seeds"]) > 1)} ({", ".join(map(str, budget["seeds"]))}). '
+             f'Machine: {summary["machine"]}. '
              'Cells: mean ± half-width of the 95 % t-interval over seeds.', '']
     if text:
         lines += ['Zero-shot, retrieval and kNN (%):', '', *value_table(summary, text, trained), '']
