@@ -44,7 +44,7 @@ from tools.analysis.benchmark import cpu_name  # noqa: E402
 from tools.analysis.runs import DONE_FILE  # noqa: E402
 from tools.analysis.stats import paired_interval, t_interval, welch_interval  # noqa: E402
 from tools.benchmarks.claims import CLAIMS, claim_line  # noqa: E402
-from tools.benchmarks.suites import Row, Suite, build_suite  # noqa: E402
+from tools.benchmarks.suites import SUITES, Row, Suite, build_suite  # noqa: E402
 from tools.sweep import run_once  # noqa: E402
 
 SEG_CONFIG = 'downstream/segmentation/configs/detailclip-vit-tiny-p8_linear_1xb8-1k_synthetic-world-128x128.py'
@@ -319,6 +319,7 @@ def report(out: str) -> str:
         with open(path) as f:
             summary = json.load(f)
         summaries[summary['suite']] = summary
+    summaries = {name: summaries[name] for name in SUITES if name in summaries}  # methods, ablations, diagnostics
     lines = ['# Synthetic-world tables', '', 'Written by `tools/benchmarks/synthetic_table.py`; the protocol, the '
              'tiny recipes and what was set for which method are in `docs/benchmark.md`. No recipe was tuned on these '
              'numbers.', '']
