@@ -16,7 +16,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS as MMSEG_MODELS
 from torch import nn
 
-from detailclip.utils.export import build_encoder, grid_of, load_backbone, load_strict, resize_pos_embed
+from detailclip.converters.export import build_encoder, grid_of, load_backbone, load_strict, resize_pos_embed
 
 Size2 = Sequence[int]
 

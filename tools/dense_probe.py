@@ -25,7 +25,7 @@ from detailclip.evaluation.dense_probe import DenseData, read_dense_data, run_de
 from detailclip.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
 from detailclip.models.encoders.vit import VisionTransformer
 from detailclip.utils.checkpoint import atomic_write
-from detailclip.utils.export import (build_encoder, encoder_kwargs, export_backbone, grid_of, load_backbone,
+from detailclip.converters.export import (build_encoder, encoder_kwargs, export_backbone, grid_of, load_backbone,
                                      load_strict, resize_pos_embed, training_meta)
 
 

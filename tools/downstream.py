@@ -25,8 +25,8 @@ from mmengine.runner import Runner
 
 from detailclip.datasets.synthetic_world import ensure_world
 from detailclip.utils.checkpoint import atomic_write
-from detailclip.utils.config import load_config, parse_runner_args
-from detailclip.utils.export import export_backbone, load_backbone, save_backbone
+from detailclip.engine.config import load_config, parse_runner_args
+from detailclip.converters.export import export_backbone, load_backbone, save_backbone
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -50,7 +50,7 @@ if ROOT not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, ROOT)
 
 from detailclip.utils.checkpoint import atomic_write  # noqa: E402
-from detailclip.utils.config import ConfigError  # noqa: E402
+from detailclip.engine.config import ConfigError  # noqa: E402
 from tools import train  # noqa: E402
 from tools.analysis.runs import DONE_FILE  # noqa: E402
 

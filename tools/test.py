@@ -12,7 +12,7 @@ import os.path as osp
 from mmengine.runner import Runner
 
 from detailclip.utils.checkpoint import atomic_write
-from detailclip.utils.config import load_config, parse_runner_args
+from detailclip.engine.config import load_config, parse_runner_args
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from detailclip.engine.hooks.wandb import enable_wandb
-from detailclip.utils.config import ConfigError, load_config, parse_runner_args
+from detailclip.engine.config import ConfigError, load_config, parse_runner_args
 from detailclip.utils.memory import config_reuses_freed_memory, reuse_freed_memory
 
 

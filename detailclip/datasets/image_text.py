@@ -8,6 +8,7 @@ from typing import List, Optional, Sequence, Tuple
 from detailclip.registry import DATASETS
 from .base import SkippingDataset
 from .captions import clean_caption
+from .class_lists import zero_shot_preset
 from .transforms import CorruptSampleError
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
@@ -67,7 +68,7 @@ class ImageFolderClassification(SkippingDataset):
     Args:
         split (str): Sub-folder of ``data_root`` with one folder per class (e.g. ``classification/val``).
         zero_shot_file (str, optional): Zero-shot list JSON, relative to ``data_root``.
-        zero_shot_preset (str, optional): Name of a list shipped in ``detailclip/evaluation/zero_shot_lists``
+        zero_shot_preset (str, optional): Name of a list shipped in ``detailclip/datasets/zero_shot_lists``
             (``'imagenet1k'``: CLIP's 1000 ImageNet names, the 7 templates of methods.md 9.1, synset-id folders).
         classes (list[str], optional): Class folder names (and names) in label order; overrides the list. Without
             a list or classes, the sorted folder names.
@@ -86,7 +87,6 @@ class ImageFolderClassification(SkippingDataset):
     def _zero_shot_list(self) -> dict:
         """The zero-shot list of ``zero_shot_file`` or ``zero_shot_preset`` (empty without either)."""
         if self.zero_shot_preset:
-            from detailclip.evaluation.zero_shot import zero_shot_preset  # evaluation imports datasets: import late
             return zero_shot_preset(self.zero_shot_preset)
         if not self.zero_shot_file:
             return {}

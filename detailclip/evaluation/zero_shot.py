@@ -1,31 +1,15 @@
 """Zero-shot classification: class embeddings from prompt templates, then nearest class by cosine (methods.md 9.1)."""
-import json
-import os
-import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 
+from detailclip.datasets.class_lists import zero_shot_preset  # noqa: F401  (part of this package's API)
 from detailclip.datasets.tokenizer import CLIPTokenizer
 from detailclip.registry import METRICS
 from .base import TowerMetric
 
 ClassName = Union[str, Sequence[str]]  # one name, or a list of synonyms
-# Class-name and template lists shipped with the package (setup.cfg package_data), by preset name.
-ZERO_SHOT_LISTS = osp.join(osp.dirname(osp.abspath(__file__)), 'zero_shot_lists')
-
-
-def zero_shot_preset(name: str) -> dict:
-    """A shipped zero-shot list: ``classes`` (names or synonym lists, label order), ``templates``, and ``folders``
-    (the image-folder name of each class), e.g. ``'imagenet1k'`` (CLIP's 1000 names, the 7 templates of 9.1)."""
-    path = osp.join(ZERO_SHOT_LISTS, f'{name}.json')
-    if not osp.isfile(path):
-        known = sorted(osp.splitext(f)[0] for f in os.listdir(ZERO_SHOT_LISTS) if f.endswith('.json'))
-        raise FileNotFoundError(f'no shipped zero-shot list {name!r}: use one of {known}, or zero_shot_file for your '
-                                'own JSON')
-    with open(path) as f:
-        return json.load(f)
 
 
 def class_prompts(name: ClassName, templates: Sequence[str]) -> List[str]:

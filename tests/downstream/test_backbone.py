@@ -7,7 +7,7 @@ from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS as MMSEG_MODELS
 from safetensors.torch import load_file, save_file
 
-from detailclip.utils.export import export_backbone, resize_pos_embed, save_backbone
+from detailclip.converters.export import export_backbone, resize_pos_embed, save_backbone
 from downstream import ViTBackbone
 
 TINY = dict(patch_size=16, embed_dim=32, depth=2, num_heads=2, stem='conv')

@@ -4,7 +4,7 @@ import pytest
 import torch
 from timm.layers import resample_abs_pos_embed
 
-from detailclip.utils.export import (build_encoder, export_backbone, extract_encoder, load_backbone, resize_pos_embed,
+from detailclip.converters.export import (build_encoder, export_backbone, extract_encoder, load_backbone, resize_pos_embed,
                                      save_backbone)
 from tools.model_converters import export_backbone as export_tool
 

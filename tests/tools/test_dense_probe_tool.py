@@ -8,7 +8,7 @@ import torch
 from mmengine.config import Config
 
 from detailclip.datasets.synthetic_world import generate_world
-from detailclip.utils.export import build_encoder, encoder_kwargs, save_backbone
+from detailclip.converters.export import build_encoder, encoder_kwargs, save_backbone
 from tools.dense_probe import main
 
 pytest.importorskip('pycocotools')

@@ -8,7 +8,7 @@ from mmengine.config import Config
 
 from detailclip.registry import MODELS
 from detailclip.testing import ROOT
-from detailclip.utils.config import load_config
+from detailclip.engine.config import load_config
 from tools import train
 from tools.benchmarks import synthetic_table
 from tools.benchmarks.suites import SUITES, build_suite

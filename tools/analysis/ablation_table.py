@@ -38,7 +38,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, ROOT)
 
-from detailclip.utils.config import run_settings  # noqa: E402
+from detailclip.engine.config import run_settings  # noqa: E402
 from tools.analysis.runs import dumped_config, read_scalars, train_rows, val_points  # noqa: E402
 
 # (header, row key, decimals in Markdown: None for settings, shown as they are) of the table, in order
@@ -57,7 +57,7 @@ CURVE_METRICS = ('zero-shot/top1', 'retrieval/i2t_R@1', 'retrieval/t2i_R@1', 'kn
 
 
 def settings_row(cfg: Config) -> dict:
-    """The table's settings columns from :func:`~detailclip.utils.config.run_settings`: the ratio with its semantics
+    """The table's settings columns from :func:`~detailclip.engine.config.run_settings`: the ratio with its semantics
     when they are not ``remove``, the loss weights as ``'clip=1, mae=1, ibot.cls=1, ibot.patch=1'``."""
     settings = run_settings(cfg)
     ratio, semantics = settings['mask_ratio'], settings['ratio_semantics']

@@ -22,7 +22,7 @@ from mmengine.runner import Runner
 from mmengine.utils import import_modules_from_strings
 
 from detailclip.registry import MODELS
-from detailclip.utils.config import load_config
+from detailclip.engine.config import load_config
 
 # recipe name -> the pipeline variable of the dataset base configs that holds it
 RECIPE_PIPELINES = dict(clip='train_pipeline', detailclip='two_view_pipeline', slip='slip_pipeline',

@@ -12,7 +12,7 @@ import argparse
 import torch
 from mmengine.config import Config
 
-from detailclip.utils.export import export_backbone, save_backbone
+from detailclip.converters.export import export_backbone, save_backbone
 
 
 def parse_args(argv=None) -> argparse.Namespace:

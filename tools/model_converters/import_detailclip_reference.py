@@ -13,9 +13,9 @@ from functools import partial
 
 from mmengine.config import DictAction
 
-from detailclip.utils.model_import import import_checkpoint
-from detailclip.utils.model_import import load_checkpoint_file as load_reference_checkpoint  # noqa: F401
-from detailclip.utils.reference import convert_reference_detailclip
+from detailclip.converters.model_import import import_checkpoint
+from detailclip.converters.model_import import load_checkpoint_file as load_reference_checkpoint  # noqa: F401
+from detailclip.converters.reference import convert_reference_detailclip
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -12,8 +12,8 @@ import os.path as osp
 
 from mmengine.config import DictAction
 
-from detailclip.utils.model_import import import_checkpoint
-from detailclip.utils.openai_import import convert_openai_clip
+from detailclip.converters.model_import import import_checkpoint
+from detailclip.converters.openai_import import convert_openai_clip
 
 DEFAULT_CONFIG = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'configs/clip/clip_vit-base-p16_openai.py')
 

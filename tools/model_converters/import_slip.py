@@ -13,8 +13,8 @@ from functools import partial
 
 from mmengine.config import DictAction
 
-from detailclip.utils.model_import import import_checkpoint
-from detailclip.utils.reference import convert_reference_slip
+from detailclip.converters.model_import import import_checkpoint
+from detailclip.converters.reference import convert_reference_slip
 
 
 def parse_args(argv=None) -> argparse.Namespace:

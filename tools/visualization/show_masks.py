@@ -23,7 +23,7 @@ from torchvision.transforms.v2 import functional as TF
 from detailclip.datasets.transforms import LoadImageRGB
 from detailclip.datasets.transforms.views import build_view
 from detailclip.registry import MODELS
-from detailclip.utils.config import load_config, pipeline_views
+from detailclip.engine.config import load_config, pipeline_views
 from detailclip.visualization import mask_panels, panel_grid
 
 

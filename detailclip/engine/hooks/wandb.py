@@ -29,7 +29,7 @@ from mmengine.visualization import WandbVisBackend
 from mmengine.visualization.vis_backend import force_init_env
 
 from detailclip.registry import HOOKS, VISBACKENDS
-from detailclip.utils.config import run_settings
+from detailclip.engine.config import run_settings
 
 STEP_METRICS = ('iter', 'epoch', 'samples_seen')
 
@@ -54,7 +54,7 @@ def run_group(cfg: Config) -> Optional[str]:
 
 
 def run_tags(cfg: Config) -> List[str]:
-    """Tags from :func:`~detailclip.utils.config.run_settings`: the method, the masker and its ratio, and every loss
+    """Tags from :func:`~detailclip.engine.config.run_settings`: the method, the masker and its ratio, and every loss
     weight, e.g. ``['method:detailclip', 'masker:AttentionMask', 'mask_ratio:0.5', 'w_clip:1.0', 'w_mae:1.0',
     'w_ibot_cls:1.0', 'w_ibot_patch:1.0']``."""
     settings = run_settings(cfg)

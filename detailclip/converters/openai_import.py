@@ -1,7 +1,7 @@
 """Import of OpenAI CLIP ViT weights (Radford et al., arXiv 2103.00020) into :class:`ImageTextPretrainer`.
 
 Pure state-dict functions (style.md 14). The source is either OpenAI's TorchScript archive (``ViT-B-16.pt``, read by
-:func:`~detailclip.utils.model_import.load_checkpoint_file`) or a plain state dict as open_clip saves it; both use
+:func:`~detailclip.converters.model_import.load_checkpoint_file`) or a plain state dict as open_clip saves it; both use
 OpenAI's names:
 
 =======================================================  ===================================================

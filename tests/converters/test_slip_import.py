@@ -9,7 +9,7 @@ from mmengine.config import Config
 import detailclip.models  # noqa: F401  (registers the model classes)
 from detailclip.registry import MODELS
 from detailclip.testing import ROOT, shrink_model
-from detailclip.utils.reference import convert_reference_slip, is_reference_detailclip, is_reference_slip
+from detailclip.converters.reference import convert_reference_slip, is_reference_detailclip, is_reference_slip
 from tools.model_converters import import_slip as importer
 
 SLIP_CONFIG = osp.join(ROOT, 'configs/_base_/models/slip_vit-base-p16.py')

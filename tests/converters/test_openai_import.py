@@ -9,8 +9,8 @@ from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 import detailclip.models  # noqa: F401  (registers the model classes)
 from detailclip.datasets.tokenizer import CLIPTokenizer
 from detailclip.testing import ROOT
-from detailclip.utils.model_import import build_model, is_torchscript_archive, load_checkpoint_file
-from detailclip.utils.openai_import import convert_openai_clip, is_openai_clip
+from detailclip.converters.model_import import build_model, is_torchscript_archive, load_checkpoint_file
+from detailclip.converters.openai_import import convert_openai_clip, is_openai_clip
 from tools.model_converters import import_openai_clip as importer
 
 CONFIG = osp.join(ROOT, 'configs/clip/clip_vit-base-p16_openai.py')

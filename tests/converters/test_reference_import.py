@@ -16,7 +16,7 @@ import detailclip.models  # noqa: F401  (registers the model classes)
 from detailclip.models.ops import sincos_pos_embed_2d
 from detailclip.registry import MODELS
 from detailclip.testing import ROOT
-from detailclip.utils.reference import (check_decoder_pos_embed, convert_reference_detailclip, is_reference_detailclip,
+from detailclip.converters.reference import (check_decoder_pos_embed, convert_reference_detailclip, is_reference_detailclip,
                                         strip_prefix)
 from tools.model_converters import import_detailclip_reference as importer
 

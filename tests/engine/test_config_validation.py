@@ -7,7 +7,7 @@ import pytest
 from mmengine.config import Config
 
 from detailclip.testing import ROOT, TINY_CLIP
-from detailclip.utils.config import ConfigError, accepted_arguments, load_config, pipeline_views, validate_config
+from detailclip.engine.config import ConfigError, accepted_arguments, load_config, pipeline_views, validate_config
 
 DETAILCLIP = osp.join(ROOT, 'configs/detailclip/detailclip_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py')
 IBOT = osp.join(ROOT, 'configs/ibot/ibot_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py')

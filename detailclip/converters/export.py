@@ -18,7 +18,7 @@ from timm.layers import resample_abs_pos_embed, to_2tuple
 
 from detailclip.models.encoders.vit import VisionTransformer
 from detailclip.models.teacher import twin_key
-from .checkpoint import atomic_write
+from detailclip.utils.checkpoint import atomic_write
 from .reference import strip_prefix
 
 StateDict = Dict[str, torch.Tensor]
