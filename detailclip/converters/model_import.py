@@ -11,6 +11,7 @@ from mmengine.config import Config
 from torch import nn
 
 from detailclip.registry import MODELS
+from .torchscript import read_torchscript_state_dict
 
 _PLAIN = (bool, int, float, str, type(None))
 
@@ -26,10 +27,10 @@ def is_torchscript_archive(path: str) -> bool:
 
 def load_checkpoint_file(path: str) -> dict:
     """A checkpoint unpickled weights-only; the one extra global allowed is the ``argparse.Namespace`` the SLIP-family
-    reference code stores under ``args``. A TorchScript archive is loaded with ``torch.jit.load`` (TorchScript, not
-    pickle: no arbitrary Python runs) and its ``state_dict()`` returned."""
+    reference code stores under ``args``. A TorchScript archive gives its module's state dict, read without running
+    the archive's code (:func:`~detailclip.converters.torchscript.read_torchscript_state_dict`)."""
     if is_torchscript_archive(path):
-        return torch.jit.load(path, map_location='cpu').state_dict()
+        return read_torchscript_state_dict(path)
     with torch.serialization.safe_globals([argparse.Namespace]):
         return torch.load(path, map_location='cpu', weights_only=True)
 
