@@ -1,4 +1,4 @@
-"""The platform's ViT as a multi-level backbone for mmsegmentation and mmdetection (methods.md 9.4).
+"""The platform's ViT as a multi-level backbone for mmsegmentation and mmdetection (docs/methods.md 9.4).
 
 iBOT's downstream wrapper (Zhou et al., arXiv 2111.07832, evaluation/**/register_backbone.py) on our encoder: the
 patch tokens of the blocks in ``out_indices`` as feature maps, optionally through the final LayerNorm
@@ -142,7 +142,7 @@ class ViTBackbone(BaseModule):
         old_grid = grid_of(encoder_meta['img_size'], encoder_meta['patch_size']) if encoder_meta else None
         state_dict = resize_pos_embed(state_dict, self.encoder.grid_size, old_grid)
         load_strict(self.encoder, state_dict, f'pretrained backbone {path}')
-        origin = ', '.join(f'{k} {meta[k]}' for k in ('method', 'tower', 'iter', 'epoch') if k in meta)
+        origin = ', '.join(f'{k} {meta[k]}' for k in ('method', 'network', 'iter', 'epoch') if k in meta)
         groups = Counter(k.split('.')[0] for k in state_dict)
         print_log(f'ViTBackbone: loaded {len(state_dict)} tensors ({", ".join(f"{g} x{n}" for g, n in groups.items())})'
                   f' from {path} ({origin or "no meta"}); pos_embed {old_grid or "square"} -> {self.encoder.grid_size};'

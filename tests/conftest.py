@@ -10,7 +10,7 @@ os.environ.setdefault('WANDB_MODE', 'offline')
 
 @pytest.fixture(scope='session')
 def tiny_world(tmp_path_factory):
-    """A small synthetic world (real formats) shared by the whole session."""
+    """A small synthetic world (real formats) shared by the whole test session."""
     from detailclip.testing import make_tiny_world
     return make_tiny_world(str(tmp_path_factory.mktemp('world') / 'synthetic_world'))
 

@@ -9,7 +9,8 @@ CKPT is a training checkpoint (its student's image encoder, or with --teacher it
 initialised under --seed. The encoder sees the dense images at the size it was trained at (its grid), or at
 --image-size with its pos_embed resized; inputs are normalised as
 the pretraining data preprocessor does (ImageNet statistics unless the config says otherwise). The world is generated
-into --data-root when missing. Writes DIR/metrics.json (flat ``probe/*`` keys) and prints one summary line.
+into --data-root when missing. Writes DIR/metrics.json (flat ``probe/*`` keys, full precision: the seed statistics of
+tools/benchmarks/synthetic_table.py compute with them) and prints one summary line (2 decimals).
 """
 import argparse
 import json

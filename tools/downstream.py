@@ -23,10 +23,11 @@ from mmengine.dataset import pseudo_collate
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
-from detailclip.datasets.synthetic_world import ensure_world
-from detailclip.utils.checkpoint import atomic_write
-from detailclip.engine.config import load_config, parse_runner_args
 from detailclip.converters.export import export_backbone, load_backbone, save_backbone
+from detailclip.datasets.synthetic_world import ensure_world
+from detailclip.engine.config import load_config, parse_runner_args
+from detailclip.utils.checkpoint import atomic_write
+from detailclip.utils.numbers import round_floats
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -118,7 +119,7 @@ def main(argv=None) -> dict:
     runner = Runner.from_cfg(cfg)
     runner.train()
     # numpy float32 -> JSON numbers, without the float32 digits (14.289999961853027)
-    metrics = {k: round(v.item(), 4) if hasattr(v, 'item') else v for k, v in runner.test().items()}
+    metrics = round_floats(runner.test())
     empty = {} if metrics else no_detection_metrics(cfg.test_evaluator)
     metrics = metrics or empty
     if not is_main_process():
@@ -126,7 +127,7 @@ def main(argv=None) -> dict:
     vis_dir = osp.join(runner.work_dir, 'vis')
     vis = save_visualisations(runner, args.num_vis, vis_dir)
     result = dict(config=args.config, checkpoint=args.checkpoint, backbone=cfg.model.backbone.get('pretrained'),
-                  backbone_meta={k: meta[k] for k in ('method', 'tower', 'iter', 'epoch') if k in meta},
+                  backbone_meta={k: meta[k] for k in ('method', 'network', 'iter', 'epoch') if k in meta},
                   iters=runner.iter, metrics=metrics, no_detections=bool(empty), visualisations=vis)
     out = osp.join(runner.work_dir, 'metrics.json')
     atomic_write(out, json.dumps(result, indent=2).encode())

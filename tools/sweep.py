@@ -26,7 +26,8 @@ has ``run_done.json`` (written when its process exited with 0) is skipped, so an
 stopped; an unfinished one runs again from the start. Paths in the sweep file are relative to the repository root,
 where the processes run.
 
-Then ``tools/analysis/ablation_table.py WORK_ROOT/*`` tabulates the points.
+Then ``tools/analysis/ablation_table.py WORK_ROOT/*`` tabulates the points into ``WORK_ROOT/ablation.*``; run again,
+it skips those files (and anything else in WORK_ROOT that holds no run).
 """
 import argparse
 import difflib

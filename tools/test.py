@@ -2,8 +2,9 @@
 
     python tools/test.py CONFIG CKPT [--work-dir DIR] [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
 
-Writes ``metrics.json`` (the MMEngine metrics, percent) and, per evaluated dataset and tower, a CLIP_benchmark-style
-JSON (fractions) under ``benchmark/`` in the run's log directory (:class:`~detailclip.evaluation.BenchmarkJSONHook`).
+Writes ``metrics.json`` (the MMEngine metrics, percent, rounded to 4 decimals for people) and, per evaluated dataset
+and network (student, teacher), a CLIP_benchmark-style JSON (fractions) under ``benchmark/`` in the run's log directory
+(:class:`~detailclip.evaluation.BenchmarkJSONHook`). Full-precision values are in MMEngine's ``<timestamp>.json`` there.
 """
 import argparse
 import json
@@ -11,8 +12,9 @@ import os.path as osp
 
 from mmengine.runner import Runner
 
-from detailclip.utils.checkpoint import atomic_write
 from detailclip.engine.config import load_config, parse_runner_args
+from detailclip.utils.checkpoint import atomic_write
+from detailclip.utils.numbers import round_floats
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,7 +33,7 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     out = osp.join(runner.log_dir, 'metrics.json')
-    atomic_write(out, json.dumps(metrics, indent=2).encode())
+    atomic_write(out, json.dumps(round_floats(metrics), indent=2).encode())
     runner.logger.info(f'metrics written to {out}')
     return metrics
 

@@ -32,7 +32,8 @@ default_hooks = dict(
 # (detailclip/utils/memory.py; tools/train.py applies it; docs/performance.md measures it)
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'), reuse_freed_memory=True)
-log_processor = dict(type='LogProcessor', window_size=10, by_epoch=False)
+# validation and test rows log their timings as val/time, val/data_time (not under the training rows' keys)
+log_processor = dict(type='LoopTimeLogProcessor', window_size=10, by_epoch=False)
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends)
 log_level = 'INFO'

@@ -1,6 +1,6 @@
-# A-CLIP with the clean behaviour (methods.md 12.3): a correct enclosing teacher crop, SimCLR on the two different
-# views, removal-fraction mask ratio, trainable patch embedding, EOT kept on truncation, clean wd groups, a whole EMA
-# text tower (Q-D13). The caption policy and the cls_token init are the reference recipe's, not quirks: kept.
+# A-CLIP with the clean behaviour (docs/methods.md 11): a correct enclosing teacher crop, SimCLR on the two different
+# views, removal-fraction mask ratio, trainable patch embedding, EOT kept on truncation, clean wd groups, a whole
+# teacher text tower (Q-D13). The caption policy and the cls_token init are the reference recipe's, not quirks: kept.
 _base_ = ['./aclip_vit-base-p16_64xb64-amp-coslr-25e_yfcc15m.py']
 model = dict(
     image_encoder=dict(freeze_patch_embed=False),

@@ -6,13 +6,10 @@ _base_ = [
     '../_base_/schedules/adamw_warmup-coslr.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(
-    image_encoder=_base_.tiny_image_encoder, text_encoder=_base_.tiny_text_encoder, embed_dim=_base_.tiny_width,
-    objectives=dict(
-        simclr=dict(head=dict(in_dim=_base_.tiny_width, hidden_dim=512, out_dim=128)),
-        byol=dict(projector=dict(in_dim=_base_.tiny_width, hidden_dim=512, out_dim=128),
-                  predictor=dict(in_dim=128, hidden_dim=512, out_dim=128))))
+model = dict(_base_.tiny_towers, objectives=dict(
+    simclr=dict(head=_base_.tiny_mlp_head),
+    byol=dict(projector=_base_.tiny_mlp_head, predictor=dict(in_dim=128, hidden_dim=512, out_dim=128))))
 train_dataloader = dict(batch_size=64, dataset=dict(pipeline=_base_.aclip_pipeline))
 optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.1))
 train_cfg = dict(max_epochs=8, val_at_start=True)
-default_hooks = dict(ema=dict(type='EMATeacherHook', half_life_epochs=_base_.tiny_teacher_half_life_epochs))
+default_hooks = dict(ema=_base_.tiny_ema_hook)

@@ -1,4 +1,4 @@
-# CLIP ViT-B/16 on YFCC15M, the SLIP/A-CLIP/DetailCLIP baseline recipe (methods.md 2): global batch 4096 (8 GPUs x 512),
+# CLIP ViT-B/16 on YFCC15M, the SLIP/A-CLIP/DetailCLIP baseline (docs/methods.md 2): global batch 4096 (8 GPUs x 512),
 # AdamW lr 5e-4, wd 0.5, 25 epochs, 1 warm-up epoch, fp16 AMP. Plain all-gather (gather_with_grad=False) as SLIP.
 # SLIP's YFCC15M metadata, the caption drawn from title and description per sample (Q-D14), and timm 0.5's
 # cls_token init (SLIP pins timm 0.5.0: trunc-normal std 0.02, timm >= 0.6 draws std 1e-6).

@@ -6,7 +6,6 @@ _base_ = [
     '../_base_/schedules/adamw_warmup-coslr.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(image_encoder=_base_.tiny_image_encoder, text_encoder=_base_.tiny_text_encoder,
-             embed_dim=_base_.tiny_width)
+model = _base_.tiny_towers
 optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.1))
 train_cfg = dict(max_epochs=12, val_at_start=True)

@@ -1,5 +1,5 @@
-# DetailCLIP ViT-B/16 on YFCC15M, the reference run (methods.md 7.6): 4 nodes x 4 GPUs x 256 = 4096, lr 5e-4, wd 0.5,
-# 50 epochs, fp16 AMP, EMA 0.996 -> 1, iBOT teacher temperature 0.04 (patch: 0.04 in epoch 0, then 0.07), timm
+# DetailCLIP ViT-B/16 on YFCC15M, the reference run (docs/methods.md 7.6): 4 nodes x 4 GPUs x 256 = 4096, lr 5e-4,
+# wd 0.5, 50 epochs, fp16 AMP, EMA 0.996 -> 1, iBOT teacher temperature 0.04 (patch: 0.04 in epoch 0, then 0.07), timm
 # 0.5.4's cls_token init. The reference's caption is title + ' ' + description (Q-D14); its own metadata layout
 # cannot be rebuilt, so the images and fields come from SLIP's metadata (yfcc15m_detailclip.py reads the layout).
 _base_ = [
@@ -10,7 +10,7 @@ _base_ = [
 ]
 model = dict(
     image_encoder=dict(cls_token_init_std=0.02),
-    # the EMA text tower: EMA blocks and projection on the student's own token/positional embeddings and ln_final
+    # the teacher text tower: EMA blocks and projection on the student's own token/positional embeddings and ln_final
     teacher=dict(shared=['text_encoder.token_embedding', 'text_encoder.positional_embedding',
                          'text_encoder.ln_final']),  # Q-D13
 )

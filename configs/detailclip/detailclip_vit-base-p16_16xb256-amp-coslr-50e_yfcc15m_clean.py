@@ -1,6 +1,6 @@
-# DetailCLIP with the clean behaviour (methods.md 12.3): mask ratio as a removal fraction, trainable patch embedding,
+# DetailCLIP with the clean behaviour (docs/methods.md 11): mask ratio as a removal fraction, trainable patch embedding,
 # xavier pixel head, EOT kept on truncation, clean wd groups (at ratio 0.5 the masks equal the reference's), a whole
-# EMA text tower (Q-D13). The caption policy and the cls_token init are the reference recipe's, not quirks: kept.
+# teacher text tower (Q-D13). The caption policy and the cls_token init are the reference recipe's, not quirks: kept.
 _base_ = ['./detailclip_vit-base-p16_16xb256-amp-coslr-50e_yfcc15m.py']
 model = dict(
     image_encoder=dict(freeze_patch_embed=False),

@@ -1,4 +1,4 @@
-# DINO ViT-B/16 on ImageNet-1k (methods.md 8.2): 2 global 224 + 10 local 96 crops, batch 1024, 800 epochs,
+# DINO ViT-B/16 on ImageNet-1k (docs/methods.md 8.2): 2 global 224 + 10 local 96 crops, batch 1024, 800 epochs,
 # EMA 0.996 -> 1, teacher temperature 0.04 -> 0.07 over 30 epochs, fp16 AMP.
 _base_ = [
     '../_base_/models/dino_vit-base-p16.py',
@@ -8,7 +8,4 @@ _base_ = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=_base_.multicrop_pipeline))
 optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')
-default_hooks = dict(ema=dict(type='EMATeacherHook', momentum=0.996),
-                     freeze_last_layer=dict(type='FreezeLastLayerHook', epochs=1),
-                     teacher_temp=dict(type='TeacherTempHook', cls=dict(start=0.04, end=0.07, warmup_epochs=30),
-                                       patch=None))
+default_hooks = _base_.dino_hooks

@@ -1,4 +1,4 @@
-# iBOT ViT-B/16 on ImageNet-1k (methods.md 8.3): multi-crop, block masking with a mask token, batch 1024,
+# iBOT ViT-B/16 on ImageNet-1k (docs/methods.md 8.3): multi-crop, block masking with a mask token, batch 1024,
 # 800 epochs, EMA 0.996 -> 1, teacher temperatures 0.04 -> 0.07 over 30 epochs, fp16 AMP.
 _base_ = [
     '../_base_/models/ibot_vit-base-p16.py',
@@ -8,7 +8,4 @@ _base_ = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=_base_.multicrop_pipeline))
 optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')
-default_hooks = dict(ema=dict(type='EMATeacherHook', momentum=0.996),
-                     freeze_last_layer=dict(type='FreezeLastLayerHook', epochs=1),
-                     teacher_temp=dict(type='TeacherTempHook', cls=dict(start=0.04, end=0.07, warmup_epochs=30),
-                                       patch=dict(start=0.04, end=0.07, warmup_epochs=30)))
+default_hooks = _base_.ibot_hooks

@@ -15,11 +15,10 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 model = dict(image_encoder=_base_.tiny_image_encoder, teacher=dict(bn_batch_stats=True), objectives=dict(
-    ibot=dict(head=dict(in_dim=_base_.tiny_width, out_dim=1024, hidden_dim=512, bottleneck_dim=128, norm='bn'),
-              patch_positions='all', patch_weight=0.05)))
+    ibot=dict(head=dict(_base_.tiny_distillation_head, norm='bn'), patch_positions='all', patch_weight=0.05)))
 train_dataloader = dict(batch_size=64, dataset=dict(pipeline=_base_.multicrop_pipeline))
 val_dataloader = test_dataloader = _base_.image_only_val_dataloader
-val_evaluator = test_evaluator = [dict(_base_.knn, tower='both')]
+val_evaluator = test_evaluator = [dict(_base_.knn, network='both')]
 optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.05))
 train_cfg = dict(max_epochs=8, val_at_start=True)
 default_hooks = dict(ema=dict(type='EMATeacherHook', momentum=0.99),

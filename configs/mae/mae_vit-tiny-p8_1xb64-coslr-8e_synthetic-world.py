@@ -6,9 +6,8 @@ _base_ = [
     '../_base_/schedules/adamw_warmup-coslr.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(image_encoder=_base_.tiny_image_encoder, objectives=dict(
-    mae=dict(patch_size=8,
-             decoder=dict(in_dim=_base_.tiny_width, width=_base_.tiny_width, depth=2, num_heads=4))))
+model = dict(image_encoder=_base_.tiny_image_encoder,
+             objectives=dict(mae=dict(patch_size=8, decoder=dict(_base_.tiny_decoder, depth=2))))
 train_dataloader = dict(batch_size=64, dataset=dict(pipeline=_base_.mae_pipeline))
 val_dataloader = test_dataloader = _base_.image_only_val_dataloader
 val_evaluator = test_evaluator = _base_.image_only_val_evaluator

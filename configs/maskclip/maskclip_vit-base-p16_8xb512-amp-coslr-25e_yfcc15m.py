@@ -1,4 +1,4 @@
-# MaskCLIP-style ViT-B/16 on YFCC15M (methods.md 5; settings [unverified], see the model base): CLIP recipe + masked
+# MaskCLIP-style ViT-B/16 on YFCC15M (docs/methods.md 5; settings our own, see the model base): CLIP recipe + masked
 # self-distillation from the EMA teacher. Data and init of the CLIP baseline: SLIP's metadata, title or description
 # per sample (Q-D14), timm 0.5's cls_token init.
 _base_ = [

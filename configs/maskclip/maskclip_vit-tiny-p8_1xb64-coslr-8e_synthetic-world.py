@@ -6,13 +6,9 @@ _base_ = [
     '../_base_/schedules/adamw_warmup-coslr.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(
-    image_encoder=_base_.tiny_image_encoder, text_encoder=_base_.tiny_text_encoder, embed_dim=_base_.tiny_width,
-    objectives=dict(
-        msd=dict(decoder=dict(in_dim=_base_.tiny_width, width=_base_.tiny_width, num_heads=4),
-                 head=dict(in_dim=_base_.tiny_width, out_dim=1024, hidden_dim=512, bottleneck_dim=128))))
+model = dict(_base_.tiny_towers,
+             objectives=dict(msd=dict(decoder=_base_.tiny_decoder, head=_base_.tiny_distillation_head)))
 train_dataloader = dict(batch_size=64, dataset=dict(pipeline=_base_.same_view_twice_pipeline))
 optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.1))
 train_cfg = dict(max_epochs=8, val_at_start=True)
-default_hooks = dict(ema=dict(type='EMATeacherHook', half_life_epochs=_base_.tiny_teacher_half_life_epochs),
-                     teacher_temp=dict(type='TeacherTempHook'))
+default_hooks = dict(ema=_base_.tiny_ema_hook, teacher_temp=dict(type='TeacherTempHook'))

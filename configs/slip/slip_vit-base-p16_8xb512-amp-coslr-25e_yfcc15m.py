@@ -1,4 +1,4 @@
-# SLIP ViT-B/16 on YFCC15M (methods.md 4): global batch 4096, lr 3e-3, wd 0.1, 25 epochs, fp16 AMP. SLIP's metadata,
+# SLIP ViT-B/16 on YFCC15M (docs/methods.md 4): batch 4096, lr 3e-3, wd 0.1, 25 epochs, fp16 AMP; SLIP's metadata,
 # the caption drawn from title and description per sample (Q-D14); timm 0.5's cls_token init (SLIP pins 0.5.0).
 _base_ = [
     '../_base_/models/slip_vit-base-p16.py',

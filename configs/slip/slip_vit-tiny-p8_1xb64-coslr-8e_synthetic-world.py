@@ -6,10 +6,7 @@ _base_ = [
     '../_base_/schedules/adamw_warmup-coslr.py',
     '../_base_/default_runtime.py',
 ]
-model = dict(
-    image_encoder=_base_.tiny_image_encoder, text_encoder=_base_.tiny_text_encoder, embed_dim=_base_.tiny_width,
-    objectives=dict(
-        simclr=dict(head=dict(in_dim=_base_.tiny_width, hidden_dim=512, out_dim=128))))
+model = dict(_base_.tiny_towers, objectives=dict(simclr=dict(head=_base_.tiny_mlp_head)))
 train_dataloader = dict(batch_size=64, dataset=dict(pipeline=_base_.slip_pipeline))
 optim_wrapper = dict(optimizer=dict(lr=4e-4, weight_decay=0.1))
 train_cfg = dict(max_epochs=8, val_at_start=True)

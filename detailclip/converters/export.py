@@ -1,9 +1,9 @@
-"""Backbone export for downstream tasks (methods.md 9.3): the image encoder of a training checkpoint as timm-named
+"""Backbone export for downstream tasks (docs/methods.md 9.3): the image encoder of a training checkpoint as timm-named
 ViT weights, with provenance.
 
-Pure state-dict functions (style.md 14): pick the student or EMA-teacher encoder, strip the DDP prefix, resize
+Pure state-dict functions (style.md 14): pick the student's or the teacher's encoder, strip the DDP prefix, resize
 ``pos_embed``, fail loudly on missing or unexpected keys. The export is ``{"state_dict": {timm key: tensor}, "meta":
-{method, objectives, tower, iter, epoch, encoder}}`` written as ``OUT.pth`` and as ``OUT.safetensors`` (the meta
+{method, objectives, network, iter, epoch, encoder}}`` written as ``OUT.pth`` and as ``OUT.safetensors`` (the meta
 entries JSON-encoded in the safetensors header). ``meta["encoder"]`` holds the keyword arguments that rebuild the
 encoder (:func:`build_encoder`), so a downstream backbone can be configured from the export alone.
 """
@@ -17,14 +17,14 @@ from mmengine.config import Config
 from timm.layers import resample_abs_pos_embed, to_2tuple
 
 from detailclip.models.encoders.vit import VisionTransformer
-from detailclip.models.teacher import twin_key
+from detailclip.models.pretrainer import NETWORKS
+from detailclip.models.teacher import copy_key
 from detailclip.utils.checkpoint import atomic_write
 from .reference import strip_prefix
 
 StateDict = Dict[str, torch.Tensor]
 Size2 = Union[int, Sequence[int]]
 
-TOWERS = ('student', 'teacher')
 # Encoder parameters used only by a pretraining objective (iBOT/BEiT mask token); not part of a backbone.
 PRETRAIN_ONLY_KEYS = ('mask_token',)
 # Encoder options that only matter while pretraining; a rebuilt backbone sets its own (e.g. drop_path_rate) or loads
@@ -32,29 +32,29 @@ PRETRAIN_ONLY_KEYS = ('mask_token',)
 PRETRAIN_ONLY_OPTIONS = ('type', 'freeze_patch_embed', 'use_mask_token', 'drop_path_rate', 'cls_token_init_std')
 
 
-def encoder_prefix(tower: str) -> str:
-    """State-dict prefix of the pretrainer's image encoder: the student's or its EMA twin's (``--teacher``)."""
-    if tower not in TOWERS:
-        raise ValueError(f'unknown tower {tower!r}: use "student" or "teacher"')
-    return 'image_encoder.' if tower == 'student' else f'teacher.twins.{twin_key("image_encoder")}.'
+def encoder_prefix(network: str) -> str:
+    """State-dict prefix of the pretrainer's image encoder: the student's or the teacher's copy (``--teacher``)."""
+    if network not in NETWORKS:
+        raise ValueError(f'unknown network {network!r}: use one of {NETWORKS}')
+    return 'image_encoder.' if network == 'student' else f'teacher.copies.{copy_key("image_encoder")}.'
 
 
-def extract_encoder(state_dict: Mapping[str, torch.Tensor], tower: str = 'student') -> StateDict:
+def extract_encoder(state_dict: Mapping[str, torch.Tensor], network: str = 'student') -> StateDict:
     """The image encoder's entries of a pretrainer state dict (DDP ``module.`` prefix or not), timm-named.
 
     Args:
         state_dict: Pretrainer state dict.
-        tower: ``'student'`` or ``'teacher'`` (the EMA copy).
+        network: ``'student'`` or ``'teacher'``.
 
     Returns:
         ``{timm key: tensor}`` without pretraining-only entries (``mask_token``).
     """
-    prefix = encoder_prefix(tower)
+    prefix = encoder_prefix(network)
     plain = strip_prefix(state_dict)
     encoder = {k[len(prefix):]: v for k, v in plain.items() if k.startswith(prefix)}
     if not encoder:
-        hint = ' (this model has no EMA teacher: export the student, without --teacher)' if tower == 'teacher' else ''
-        raise ValueError(f'no {tower} image-encoder entries (keys starting with {prefix!r}) in the checkpoint{hint}')
+        hint = ' (this model has no EMA teacher: export the student, without --teacher)' * (network == 'teacher')
+        raise ValueError(f'no {network} image-encoder entries (keys starting with {prefix!r}) in the checkpoint{hint}')
     return {k: v for k, v in encoder.items() if k not in PRETRAIN_ONLY_KEYS}
 
 
@@ -151,28 +151,28 @@ def training_meta(checkpoint: Mapping, config: Optional[Config] = None) -> Tuple
     return config, dict(method=method, objectives=objectives, iter=meta.get('iter'), epoch=meta.get('epoch'))
 
 
-def export_backbone(checkpoint: Mapping, tower: str = 'student', img_size: Optional[Size2] = None,
+def export_backbone(checkpoint: Mapping, network: str = 'student', img_size: Optional[Size2] = None,
                     config: Optional[Config] = None) -> Tuple[StateDict, dict]:
     """The image encoder of a training checkpoint as a checked, timm-named backbone.
 
     Args:
         checkpoint: Loaded MMEngine checkpoint (its ``state_dict`` may carry the DDP prefix).
-        tower: ``'student'`` or ``'teacher'``.
+        network: ``'student'`` or ``'teacher'``.
         img_size: Resize ``pos_embed`` to this input size (int or ``(H, W)``); the trained size when None.
         config: Training config when the checkpoint does not carry it.
 
     Returns:
-        ``(state_dict, meta)`` with ``meta = dict(method, objectives, tower, iter, epoch, encoder)``.
+        ``(state_dict, meta)`` with ``meta = dict(method, objectives, network, iter, epoch, encoder)``.
     """
     config, meta = training_meta(checkpoint, config)
-    state_dict = extract_encoder(checkpoint.get('state_dict', checkpoint), tower)
+    state_dict = extract_encoder(checkpoint.get('state_dict', checkpoint), network)
     kwargs = encoder_kwargs(config.model.image_encoder)
     if img_size is not None:
         patch = kwargs.get('patch_size', 16)
         state_dict = resize_pos_embed(state_dict, grid_of(img_size, patch), grid_of(kwargs.get('img_size', 224), patch))
         kwargs['img_size'] = list(to_2tuple(img_size)) if not isinstance(img_size, int) else img_size
-    load_strict(build_encoder(kwargs), state_dict, f'{tower} image encoder')
-    return {k: v.contiguous() for k, v in state_dict.items()}, dict(meta, tower=tower, encoder=kwargs)
+    load_strict(build_encoder(kwargs), state_dict, f'{network} image encoder')
+    return {k: v.contiguous() for k, v in state_dict.items()}, dict(meta, network=network, encoder=kwargs)
 
 
 def save_backbone(state_dict: Mapping[str, torch.Tensor], meta: Mapping, out: str) -> Tuple[str, str]:

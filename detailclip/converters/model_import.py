@@ -7,7 +7,7 @@ import zipfile
 from typing import Callable, Dict, Mapping, Optional
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from torch import nn
 
 from detailclip.registry import MODELS
@@ -74,3 +74,21 @@ def import_checkpoint(path: str, out: str, config: str, convert: Converter, sour
     torch.save(dict(state_dict=model.state_dict(), meta=meta), out)
     print(f'converted {len(state_dict)} {source_format} entries into {len(converted)} model entries: {out}')
     return model
+
+
+def import_parser(description: str, checkpoint_help: str, config_help: str,
+                  default_config: Optional[str] = None) -> argparse.ArgumentParser:
+    """The command line of every importer, ``CKPT OUT --config CONFIG [--cfg-options k=v ...]`` (``--config`` required
+    unless ``default_config`` is given); an importer adds its own options."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('checkpoint', help=checkpoint_help)
+    parser.add_argument('out', help='where the converted checkpoint is written')
+    parser.add_argument('--config', required=default_config is None, default=default_config, help=config_help)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
+    return parser
+
+
+def import_from_args(args: argparse.Namespace, convert: Converter, source_format: str) -> str:
+    """:func:`import_checkpoint` with the arguments of an :func:`import_parser`; returns the output path."""
+    import_checkpoint(args.checkpoint, args.out, args.config, convert, source_format, args.cfg_options)
+    return args.out

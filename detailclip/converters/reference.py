@@ -1,4 +1,4 @@
-"""Import of the SLIP and DetailCLIP reference checkpoint formats (arXiv 2112.12750, 2409.06809; methods.md 1, 4,
+"""Import of the SLIP and DetailCLIP reference checkpoint formats (arXiv 2112.12750, 2409.06809; docs/methods.md 1, 4,
 7.2, 7.6, 9.3).
 
 Pure state-dict functions, kept outside the model classes: :func:`is_reference_slip` / :func:`is_reference_detailclip`
@@ -19,7 +19,7 @@ What the DetailCLIP conversion changes besides names (the first point holds for 
 - ``decoder_pos_embed`` is a fixed 2-D sin-cos table: ours is computed, not stored, so it is checked and dropped.
 - A shared iBOT head lists its prototype layer twice (``last_layer`` and ``last_layer2``); ours holds it once, so
   the duplicate is checked and dropped.
-- The reference's EMA text tower shares the student's token/positional embeddings and ``ln_final`` (Q-D13). A model
+- The reference's teacher text tower shares the student's token/positional embeddings and ``ln_final`` (Q-D13). A model
   built with those parts in ``teacher.shared`` shares them too; a teacher holding a full copy gets the student's values.
 - The reference does not checkpoint the iBOT centres (Q-D20): the target model's values are kept.
 """
@@ -29,7 +29,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 import torch
 
 from detailclip.models.ops import sincos_pos_embed_2d
-from detailclip.models.teacher import twin_key
+from detailclip.models.teacher import copy_key
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -50,11 +50,11 @@ _SLIP_SIGNATURE = ('visual.cls_token', 'image_projection', 'text_projection', 't
 # Keys that only a DetailCLIP reference checkpoint has together (after the DDP prefix is stripped).
 _SIGNATURE = ('visual.cls_token', 'visual_ema.cls_token', 'image_projection', 'decoder_pos_embed',
               'reconstruction_pred.weight', 'ibot_head.mlp.0.weight')
-_PROJECTIONS = {**CLIP_PROJECTIONS, 'image_projection_e': 'teacher.twins.image_projection.weight',
-                'text_projection_e': 'teacher.twins.text_projection.weight'}
-# Text-tower entries the reference's EMA tower shares with the student (Q-D13).
+_PROJECTIONS = {**CLIP_PROJECTIONS, 'image_projection_e': 'teacher.copies.image_projection.weight',
+                'text_projection_e': 'teacher.copies.text_projection.weight'}
+# Text-tower entries the reference's teacher text tower shares with the student (Q-D13).
 _SHARED_TEXT = ('token_embedding.weight', 'positional_embedding', 'ln_final.weight', 'ln_final.bias')
-_TEACHER_TEXT = 'teacher.twins.text_encoder.'
+_TEACHER_TEXT = 'teacher.copies.text_encoder.'
 
 
 def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str = 'module.') -> StateDict:
@@ -70,25 +70,25 @@ def is_reference_detailclip(state_dict: Mapping[str, torch.Tensor]) -> bool:
 
 def is_reference_slip(state_dict: Mapping[str, torch.Tensor]) -> bool:
     """Whether ``state_dict`` (``module.`` prefix optional) is a CLIP or SLIP model of SLIP's repository (no EMA
-    tower, unlike A-CLIP / DetailCLIP)."""
+    teacher, unlike A-CLIP / DetailCLIP)."""
     keys = strip_prefix(dict.fromkeys(state_dict)).keys()
     return all(k in keys for k in _SLIP_SIGNATURE) and 'visual_ema.cls_token' not in keys
 
 
-def _twin(path: str) -> str:
-    """State-dict prefix of the EMA twin of student submodule ``path``."""
-    return f'teacher.twins.{twin_key(path)}.'
+def _teacher_copy(path: str) -> str:
+    """State-dict prefix of the teacher's copy of student submodule ``path``."""
+    return f'teacher.copies.{copy_key(path)}.'
 
 
 def _prefix_map(mae: str, ibot: str) -> Prefixes:
     """DetailCLIP's (reference prefix, our prefix) pairs; no reference prefix is a prefix of another one's keys."""
     decoder = f'objectives.{mae}.decoder.'
     return CLIP_PREFIXES + (
-        ('visual_ema.', _twin('image_encoder')), ('transformer_e.', _TEACHER_TEXT + 'transformer.'),
+        ('visual_ema.', _teacher_copy('image_encoder')), ('transformer_e.', _TEACHER_TEXT + 'transformer.'),
         ('decoder_embed.', decoder + 'decoder_embed.'), ('mask_token', decoder + 'mask_token'),
         ('decoder_blocks.', decoder + 'decoder_blocks.'), ('decoder_norm.', decoder + 'decoder_norm.'),
         ('reconstruction_pred.', f'objectives.{mae}.pixel_head.proj.'),
-        ('ibot_head.', f'objectives.{ibot}.head.'), ('ibot_head_e.', _twin(f'objectives.{ibot}.head')))
+        ('ibot_head.', f'objectives.{ibot}.head.'), ('ibot_head_e.', _teacher_copy(f'objectives.{ibot}.head')))
 
 
 def _slip_prefixes(simclr: str) -> Prefixes:
@@ -140,9 +140,9 @@ def _drop_shared_last_layer2(state_dict: StateDict, target: Mapping[str, torch.T
     out = {}
     for key, value in state_dict.items():
         if '.last_layer2.' in key and key not in target:
-            twin = key.replace('.last_layer2.', '.last_layer.')
-            if twin not in state_dict or not torch.equal(state_dict[twin], value):
-                raise ValueError(f'{key} differs from {twin}, but the model shares one prototype layer between CLS '
+            cls_key = key.replace('.last_layer2.', '.last_layer.')
+            if cls_key not in state_dict or not torch.equal(state_dict[cls_key], value):
+                raise ValueError(f'{key} differs from {cls_key}, but the model shares one prototype layer between CLS '
                                  'and patch tokens: build the iBOT head with shared_patch_head=False')
             continue
         out[key] = value
@@ -164,9 +164,9 @@ def convert_reference_detailclip(state_dict: Mapping[str, torch.Tensor], target:
     Args:
         state_dict: The reference model's state dict (``checkpoint['state_dict']``), ``module.`` prefix optional.
         target: Our model's state dict: it decides where shared entries go, and supplies the entries the reference
-            does not store (the iBOT centres ``objectives.<ibot>.loss.center*``).
+            does not store (the iBOT centres ``objectives.<ibot>.loss.{cls,patch}_center``).
         mae: Name of the MAE objective in the model config (decoder and pixel head).
-        ibot: Name of the iBOT objective in the model config (head, its EMA twin, the centres).
+        ibot: Name of the iBOT objective in the model config (head, the teacher's copy of it, the centres).
 
     Returns:
         dict: Every key of ``target``, with the reference's values (cast to the target's dtypes).
@@ -185,7 +185,7 @@ def convert_reference_detailclip(state_dict: Mapping[str, torch.Tensor], target:
     renamed, unexpected = rename_keys(state_dict, _prefix_map(mae, ibot), _PROJECTIONS)
     renamed = _drop_shared_last_layer2(renamed, target)
     _fill_teacher_text(renamed, target)
-    for key in (f'objectives.{ibot}.loss.center', f'objectives.{ibot}.loss.center2'):
+    for key in (f'objectives.{ibot}.loss.cls_center', f'objectives.{ibot}.loss.patch_center'):
         if key in target:
             renamed[key] = target[key].clone()
     return finish_conversion(renamed, target, unexpected, 'DetailCLIP reference checkpoint')
@@ -210,7 +210,7 @@ def convert_reference_slip(state_dict: Mapping[str, torch.Tensor], target: Mappi
     state_dict = strip_prefix(state_dict)
     if not is_reference_slip(state_dict):
         lacking = [k for k in _SLIP_SIGNATURE if k not in state_dict]
-        raise ValueError(f'not a SLIP-repository CLIP/SLIP state dict: it lacks {lacking} or has an EMA tower '
+        raise ValueError(f'not a SLIP-repository CLIP/SLIP state dict: it lacks {lacking} or has an EMA teacher '
                          '(visual_ema.*: use convert_reference_detailclip)')
     renamed, unexpected = rename_keys(state_dict, _slip_prefixes(simclr), CLIP_PROJECTIONS)
     return finish_conversion(renamed, target, unexpected, 'SLIP checkpoint')

@@ -7,10 +7,11 @@ replaced inside the same fetch, so each skip travels with the batch it delayed, 
 of workers; :class:`~detailclip.engine.hooks.SkippedSamplesHook` sums them, logs them per epoch and stops a run
 drowning in bad data.
 """
+import json
 import os.path as osp
 import random
 from collections import Counter
-from typing import Optional, Tuple, Union
+from typing import Any, Callable, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
-from .transforms import CorruptSampleError
+from .transforms import CorruptSampleError, plan_decoding
 
 LOGGED_PER_REASON = 10  # skips of one reason logged one by one per process; later ones are only counted
 
@@ -70,15 +71,20 @@ class SkippingDataset(SkipCounter, BaseDataset):
         auto_generate (dict, optional): If set and ``data_root`` holds no synthetic world, generate one with
             these arguments (rank 0 only; other ranks wait).
         **kwargs: :class:`BaseDataset` arguments (``max_refetch``: draws in a row that may fail before the fetch
-            gives up with an error naming the reasons).
+            gives up with an error naming the reasons; ``data_prefix`` defaults to the format's image folder,
+            ``dict(img_path=default_img_path)``).
     """
+
+    default_img_path = ''  # the image folder under data_root of the format's usual layout
 
     def __init__(self, *args, auto_generate: Optional[dict] = None, **kwargs):
         self._init_skip_counter()
+        kwargs.setdefault('data_prefix', dict(img_path=self.default_img_path))
         if auto_generate is not None:
             from .synthetic_world import ensure_world
             ensure_world(kwargs['data_root'], **auto_generate)
         super().__init__(*args, **kwargs)
+        plan_decoding(self.pipeline.transforms)  # large JPEGs decoded at the size the views need
 
     def _check_exists(self, path: str, what: str) -> str:
         """Raise a FileNotFoundError that says how to get the data when ``path`` is missing."""
@@ -88,6 +94,11 @@ class SkippingDataset(SkipCounter, BaseDataset):
                 f'`python tools/data/make_synthetic_world.py --out {self.data_root or "data/synthetic_world"}` '
                 '(or set `auto_generate=dict()` in the dataset config); for real data, set `data_root`.')
         return path
+
+    def read_json(self, path: str, what: str) -> Any:
+        """The JSON file ``path`` (with or without a byte-order mark), or :meth:`_check_exists`'s error."""
+        with open(self._check_exists(path, what), encoding='utf-8-sig') as f:
+            return json.load(f)
 
     def full_init(self) -> None:
         super().full_init()
@@ -121,6 +132,17 @@ class SkippingDataset(SkipCounter, BaseDataset):
             f'{type(self).__name__}: {self.max_refetch + 1} draws in a row were skipped; this process has skipped '
             f'{dict(self.skipped)} so far. The data under {self.data_root!r} is mostly unusable: see the warnings '
             'above for the files and fix the data or the dataset config (layout, data_prefix, ann_file).')
+
+    def parse_rows(self, rows: Iterable, parse: Callable[[int, Any], dict]) -> List[dict]:
+        """The data list ``[parse(i, row) for i, row in enumerate(rows)]``, without the rows whose ``parse`` raises
+        :class:`CorruptSampleError`: those are dropped and counted under the reason (load-time drops)."""
+        data_list = []
+        for i, row in enumerate(rows):
+            try:
+                data_list.append(parse(i, row))
+            except CorruptSampleError as e:
+                self.skipped[e.reason] += 1
+        return data_list
 
     def sample_info(self, idx: int) -> dict:
         """The data info the pipeline receives; formats that draw a caption per sample override it."""

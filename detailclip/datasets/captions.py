@@ -1,9 +1,10 @@
 """Caption checks and caption policies shared by every image-text format.
 
-A caption is usable when it decodes as UTF-8 and holds something besides whitespace; anything else raises
-:class:`CorruptSampleError` (``undecodable_caption`` / ``empty_caption``), so the sample is skipped and counted.
-Long captions are kept: the tokenizer truncates them.
+A caption is usable when it decodes as UTF-8 and holds a visible character; anything else raises
+:class:`CorruptSampleError` (``undecodable_caption`` / ``empty_caption`` / ``invisible_caption``), so the sample is
+skipped and counted. Long captions are kept: the tokenizer truncates them.
 """
+import unicodedata
 from typing import Sequence, Union
 
 import torch
@@ -11,6 +12,17 @@ import torch
 from .transforms import CorruptSampleError
 
 CAPTION_MODES = ('random_title_or_desc', 'concat', 'random_of_list')
+# Letters and symbols that render as blank space: the Hangul fillers (Unicode default-ignorable) and the blank
+# Braille pattern, used to pass a "non-empty" check with nothing to read.
+BLANK_CHARACTERS = frozenset('\u115f\u1160\u3164\uffa0\u2800')
+
+
+def is_visible(char: str) -> bool:
+    """Whether ``char`` renders as something to read: a letter, number, punctuation mark or symbol (Unicode
+    categories L, N, P, S) other than :data:`BLANK_CHARACTERS`. Control (Cc), format (Cf: zero-width spaces and
+    joiners, word joiner, byte-order mark, bidi marks), separator (Z), unassigned, private-use and surrogate
+    characters and lone combining marks (M) are not."""
+    return unicodedata.category(char)[0] in 'LNPS' and char not in BLANK_CHARACTERS
 
 
 def clean_caption(text: Union[str, bytes, None]) -> str:
@@ -19,7 +31,8 @@ def clean_caption(text: Union[str, bytes, None]) -> str:
     Raises:
         CorruptSampleError: ``undecodable_caption`` for bytes that are not UTF-8 (or a string holding the lone
             surrogates that ``errors='surrogateescape'`` leaves for them), ``empty_caption`` for None, empty or
-            whitespace-only text.
+            whitespace-only text, ``invisible_caption`` for text without a visible character (:func:`is_visible`),
+            such as ``'\\u200b\\u200c'`` or ``'\\x00\\x07'``.
     """
     if isinstance(text, bytes):
         try:
@@ -33,6 +46,8 @@ def clean_caption(text: Union[str, bytes, None]) -> str:
         text.encode('utf-8')
     except UnicodeEncodeError as e:
         raise CorruptSampleError('undecodable_caption', f'not UTF-8: {text[:40]!r}') from e
+    if not any(map(is_visible, text)):
+        raise CorruptSampleError('invisible_caption', f'no visible character: {text[:40]!r}')
     return text
 
 
@@ -44,7 +59,7 @@ def pick_caption(candidates: Sequence[Union[str, bytes, None]], mode: str) -> st
             five captions. Unusable ones are ignored.
         mode (str): ``random_title_or_desc`` / ``random_of_list``: a uniform choice among the usable fields (SLIP,
             A-CLIP; the reference also picks an empty field, which trains on an empty caption); ``concat``: the
-            usable fields joined by a space (DetailCLIP's ``title + ' ' + desc``, methods.md Q-D14).
+            usable fields joined by a space (DetailCLIP's ``title + ' ' + desc``, docs/methods.md Q-D14).
 
     Raises:
         CorruptSampleError: When no field is usable (the reason of the first field's problem).

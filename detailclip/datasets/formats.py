@@ -5,7 +5,6 @@ Captions are checked and drawn per sample with the helpers of :mod:`.captions`; 
 :class:`~detailclip.datasets.transforms.LoadImageRGB` from a file or a zip member (``archive`` + ``member``).
 """
 import csv
-import json
 import os.path as osp
 import pickle
 from collections import defaultdict
@@ -18,10 +17,32 @@ from .transforms import CorruptSampleError
 
 
 def read_rows(path: str, sep: str, quoting: int = csv.QUOTE_MINIMAL) -> Iterator[List[str]]:
-    """Rows of a CSV/TSV file. Bytes that are not UTF-8 survive as lone surrogates (``surrogateescape``), so one
-    bad caption makes :func:`clean_caption` skip its row instead of stopping the whole file."""
-    with open(path, newline='', encoding='utf-8', errors='surrogateescape') as f:
-        yield from csv.reader(f, delimiter=sep, quoting=quoting)
+    """Rows of a UTF-8 CSV/TSV file, with or without a byte-order mark (``utf-8-sig``: Excel and PowerShell write
+    one, which would otherwise glue itself to the first column's name). Bytes that are not UTF-8 survive as lone
+    surrogates (``surrogateescape``), so one bad caption makes :func:`clean_caption` skip its row instead of
+    stopping the whole file."""
+    with open(path, newline='', encoding='utf-8-sig', errors='surrogateescape') as f:
+        reader = csv.reader(f, delimiter=sep, quoting=quoting)
+        try:
+            yield from reader
+        except csv.Error as e:
+            raise ValueError(f'{path}, line {reader.line_num}: {e}. A quote (") that opens a field and never closes '
+                             'makes the rest of the file one field: close it, or double quotes inside a quoted '
+                             'field ("a ""b"" c")') from e
+
+
+def row_fields(i: int, row: List[str], columns: List[str]) -> dict:
+    """Row ``i`` as ``{column: field}``.
+
+    Raises:
+        CorruptSampleError: ``malformed_row`` when the row has more or fewer fields than ``columns``: an unquoted
+            separator inside a field (a caption cut at a comma, the rest shifted into extra fields) or a missing
+            field.
+    """
+    if len(row) != len(columns):
+        raise CorruptSampleError('malformed_row', f'row {i} has {len(row)} fields, expected {len(columns)} '
+                                 f'({columns}): {row!r:.200}')
+    return dict(zip(columns, row))
 
 
 @DATASETS.register_module()
@@ -32,7 +53,7 @@ class Yfcc15mDataset(SkippingDataset):
     ``d = f'{uid:08d}'`` the image is member ``{d[5:]}.jpg`` of ``<img_path>/{d[:2]}/{d[2:5]}.zip``, or the file
     ``<img_path>/{d[:2]}/{d[2:5]}/{d[5:]}.jpg`` with ``storage='folder'``.
 
-    ``layout='hash'`` (DetailCLIP's ``datasets.py``, methods.md Q-D14): rows ``(index, hash, title, description)``;
+    ``layout='hash'`` (DetailCLIP's ``datasets.py``, docs/methods.md Q-D14): rows ``(index, hash, title, description)``;
     the image is member ``data/images/{h[:3]}/{h[3:6]}/{h}.jpg`` of ``<img_path>/{h[:3]}.zip`` (the reference
     hard-codes ``img_path='test_zip_3'``), or that member path under ``<img_path>`` with ``storage='folder'``.
 
@@ -48,6 +69,7 @@ class Yfcc15mDataset(SkippingDataset):
     """
 
     LAYOUTS = dict(slip=('uid', 'title', 'description'), hash=('index', 'hash', 'title', 'description'))
+    default_img_path = 'images'
 
     def __init__(self, ann_file: str, layout: str = 'slip', storage: str = 'zip',
                  caption_mode: str = 'random_title_or_desc', **kwargs):
@@ -55,7 +77,6 @@ class Yfcc15mDataset(SkippingDataset):
             raise ValueError(f"Yfcc15mDataset: layout must be 'slip' or 'hash' and storage 'zip' or 'folder', got "
                              f'{layout!r}, {storage!r}')
         self.layout, self.storage, self.caption_mode = layout, storage, caption_mode
-        kwargs.setdefault('data_prefix', dict(img_path='images'))
         super().__init__(ann_file=ann_file, **kwargs)
 
     def load_data_list(self) -> List[dict]:
@@ -124,7 +145,6 @@ class ConceptualCaptionsDataset(SkippingDataset):
             raise ValueError(f"ConceptualCaptionsDataset: layout must be 'img2dataset' or 'column', got {layout!r}")
         self.columns, self.layout, self.img_key, self.caption_key = columns, layout, img_key, caption_key
         self.samples_per_shard, self.shard_digits, self.sep = samples_per_shard, shard_digits, sep
-        kwargs.setdefault('data_prefix', dict(img_path=''))
         super().__init__(ann_file=ann_file, **kwargs)
 
     def load_data_list(self) -> List[dict]:
@@ -135,18 +155,10 @@ class ConceptualCaptionsDataset(SkippingDataset):
         if missing:
             raise KeyError(f'{self.ann_file}: no column(s) {missing}; columns are {columns}. Set columns (None '
                            'reads a header row), caption_key and img_key in the dataset config.')
-        data_list = []
-        for i, row in enumerate(rows):
-            try:
-                data_list.append(self._parse_row(i, row, columns))
-            except CorruptSampleError as e:
-                self.skipped[e.reason] += 1
-        return data_list
+        return self.parse_rows(rows, lambda i, row: self._parse_row(i, row, columns))
 
     def _parse_row(self, i: int, row: List[str], columns: List[str]) -> dict:
-        if len(row) != len(columns):
-            raise CorruptSampleError('malformed_row', f'row {i} has {len(row)} fields, expected {len(columns)}')
-        fields = dict(zip(columns, row))
+        fields = row_fields(i, row, columns)
         caption = clean_caption(fields[self.caption_key])
         if self.layout == 'column':
             rel = fields[self.img_key]
@@ -169,14 +181,14 @@ class CocoCaptionsDataset(SkippingDataset):
         **kwargs: :class:`SkippingDataset` arguments; ``data_prefix=dict(img_path='train2017')`` is the image folder.
     """
 
+    default_img_path = 'train2017'
+
     def __init__(self, ann_file: str, caption_mode: str = 'random_of_list', **kwargs):
         self.caption_mode = caption_mode
-        kwargs.setdefault('data_prefix', dict(img_path='train2017'))
         super().__init__(ann_file=ann_file, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        with open(self._check_exists(self.ann_file, 'captions JSON'), encoding='utf-8') as f:
-            coco = json.load(f)
+        coco = self.read_json(self.ann_file, 'captions JSON')
         captions = defaultdict(list)
         for ann in coco['annotations']:
             captions[ann['image_id']].append(ann['caption'])

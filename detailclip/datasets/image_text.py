@@ -1,6 +1,4 @@
 """Image-caption, image-folder and Karpathy-retrieval datasets (the formats the real data sets use)."""
-import csv
-import json
 import os
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
@@ -9,7 +7,7 @@ from detailclip.registry import DATASETS
 from .base import SkippingDataset
 from .captions import clean_caption
 from .class_lists import zero_shot_preset
-from .transforms import CorruptSampleError
+from .formats import read_rows, row_fields
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
@@ -18,8 +16,10 @@ IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 class CsvImageTextDataset(SkippingDataset):
     """Image-caption pairs listed in a CSV/TSV file (open_clip's ``--csv-img-key/--csv-caption-key`` layout).
 
-    Rows with an empty caption are dropped at load time and counted as ``empty_caption``; missing or unreadable
-    images are skipped at load time of the sample (see :class:`SkippingDataset`).
+    The first row names the columns. The file is UTF-8, with or without a byte-order mark. Rows whose caption is
+    unusable (see :func:`clean_caption`) or whose number of fields differs from the header's (``malformed_row``: an
+    unquoted separator inside a caption, a missing field) are dropped at load time and counted; blank lines are no
+    rows. Missing or unreadable images are skipped when the sample is drawn (see :class:`SkippingDataset`).
 
     Args:
         ann_file (str): The CSV/TSV file, relative to ``data_root``.
@@ -32,29 +32,21 @@ class CsvImageTextDataset(SkippingDataset):
     def __init__(self, ann_file: str, img_key: str = 'filepath', caption_key: str = 'title', sep: str = ',',
                  **kwargs):
         self.img_key, self.caption_key, self.sep = img_key, caption_key, sep
-        kwargs.setdefault('data_prefix', dict(img_path=''))
         super().__init__(ann_file=ann_file, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        # non-UTF-8 bytes survive as lone surrogates, so clean_caption skips their row instead of the file failing
-        with open(self._check_exists(self.ann_file, 'annotation file'), newline='', encoding='utf-8',
-                  errors='surrogateescape') as f:
-            reader = csv.DictReader(f, delimiter=self.sep)
-            missing = {self.img_key, self.caption_key} - set(reader.fieldnames or ())
-            if missing:
-                raise KeyError(f'{self.ann_file} has no column(s) {sorted(missing)}; columns are {reader.fieldnames}. '
-                               'Set img_key/caption_key (and sep) in the dataset config.')
-            rows = list(reader)
-        data_list = []
-        for row in rows:
-            try:
-                caption = clean_caption(row[self.caption_key])
-            except CorruptSampleError as e:
-                self.skipped[e.reason] += 1
-                continue
-            data_list.append(dict(img_path=osp.join(self.data_prefix['img_path'], row[self.img_key]),
-                                  caption=caption))
-        return data_list
+        rows = read_rows(self._check_exists(self.ann_file, 'annotation file'), self.sep)
+        columns = next(rows, [])
+        missing = {self.img_key, self.caption_key} - set(columns)
+        if missing:
+            raise KeyError(f'{self.ann_file} has no column(s) {sorted(missing)}; columns are {columns}. '
+                           'Set img_key/caption_key (and sep) in the dataset config.')
+        return self.parse_rows(filter(None, rows), lambda i, row: self._parse_row(i, row, columns))
+
+    def _parse_row(self, i: int, row: List[str], columns: List[str]) -> dict:
+        fields = row_fields(i, row, columns)
+        return dict(img_path=osp.join(self.data_prefix['img_path'], fields[self.img_key]),
+                    caption=clean_caption(fields[self.caption_key]))
 
 
 @DATASETS.register_module()
@@ -69,7 +61,7 @@ class ImageFolderClassification(SkippingDataset):
         split (str): Sub-folder of ``data_root`` with one folder per class (e.g. ``classification/val``).
         zero_shot_file (str, optional): Zero-shot list JSON, relative to ``data_root``.
         zero_shot_preset (str, optional): Name of a list shipped in ``detailclip/datasets/zero_shot_lists``
-            (``'imagenet1k'``: CLIP's 1000 ImageNet names, the 7 templates of methods.md 9.1, synset-id folders).
+            (``'imagenet1k'``: CLIP's 1000 ImageNet names, the 7 templates of docs/methods.md 9.1, synset-id folders).
         classes (list[str], optional): Class folder names (and names) in label order; overrides the list. Without
             a list or classes, the sorted folder names.
         templates (list[str], optional): Prompt templates; overrides the list.
@@ -90,8 +82,7 @@ class ImageFolderClassification(SkippingDataset):
             return zero_shot_preset(self.zero_shot_preset)
         if not self.zero_shot_file:
             return {}
-        with open(self._check_exists(osp.join(self.data_root, self.zero_shot_file), 'zero-shot file')) as f:
-            return json.load(f)
+        return self.read_json(osp.join(self.data_root, self.zero_shot_file), 'zero-shot file')
 
     def _class_folders(self, folder: str, spec: dict) -> Tuple[list, List[str]]:
         """(class names in label order, the folder of each)."""
@@ -135,12 +126,10 @@ class KarpathyRetrievalDataset(SkippingDataset):
 
     def __init__(self, ann_file: str, split: str = 'test', **kwargs):
         self.split = split
-        kwargs.setdefault('data_prefix', dict(img_path=''))
         super().__init__(ann_file=ann_file, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        with open(self._check_exists(self.ann_file, 'annotation file')) as f:
-            images = json.load(f)['images']
+        images = self.read_json(self.ann_file, 'annotation file')['images']
         data_list = []
         for img in images:
             if img.get('split', self.split) != self.split:

@@ -11,7 +11,7 @@ class CLIPTokenizer:
     """Turns captions into ``(n, context_length)`` int64 token ids: SOT, BPE ids, EOT, zero padding.
 
     CLIP (arXiv 2103.00020) pools the text tower at the EOT token, found as the row's maximum id. The reference
-    code truncates long captions to the first ``context_length`` ids and so drops EOT (methods.md Q-T1); by default
+    code truncates long captions to the first ``context_length`` ids and so drops EOT (docs/methods.md Q-T1); by default
     the last id of a truncated row is forced to EOT, and ``truncate_keep_eot=False`` reproduces the reference.
     A caption longer than ``max_chars`` characters (after collapsing whitespace) is cut there before BPE, whose
     time grows with the caption: a megabyte-long caption would otherwise stall a data worker for seconds.
@@ -23,7 +23,7 @@ class CLIPTokenizer:
             ``context_length`` tokens of text take.
     """
 
-    _bpe = None  # one shared vocabulary per process: building the BPE merges table takes ~0.5 s
+    _bpe = None  # one shared vocabulary per process: building the BPE merges table is slow
 
     def __init__(self, context_length: int = 77, truncate_keep_eot: bool = True, max_chars: Optional[int] = None):
         if context_length < 2:

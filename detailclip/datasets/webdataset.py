@@ -32,7 +32,7 @@ from webdataset.tariterators import group_by_keys, url_opener
 from detailclip.registry import DATASETS
 from .base import SkipCounter
 from .captions import clean_caption
-from .transforms import CorruptSampleError
+from .transforms import CorruptSampleError, plan_decoding
 
 
 @DATASETS.register_module()
@@ -83,6 +83,7 @@ class WebImageTextDataset(SkipCounter, IterableDataset):
         self.image_keys, self.caption_keys = tuple(image_keys), tuple(caption_keys)
         self.max_refetch, self._skips_in_a_row = max_refetch, 0
         self.pipeline = Compose(list(pipeline))
+        plan_decoding(self.pipeline.transforms)  # large JPEGs decoded at the size the views need
         self.rank, self.world_size = get_dist_info()
         # shared with the DataLoader workers, which (persistent or not) read it when they start a pass
         self._position = multiprocessing.RawValue('q', 0)

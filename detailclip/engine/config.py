@@ -5,16 +5,21 @@ import difflib
 import inspect
 import os
 import os.path as osp
+import types
 import typing
+import warnings
 from typing import Callable, Dict, List, Literal, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.hooks import CheckpointHook
 from mmengine.registry import DefaultScope, Registry
+from mmengine.runner import Runner
 from torch import nn
+from torch.utils.data import DataLoader
 
 from detailclip.datasets.transforms.views import transform_class
-from detailclip.registry import DATASETS, HOOKS, MODELS, TRANSFORMS
+from detailclip.registry import DATASETS, HOOKS, LOOPS, MODELS, OPTIM_WRAPPERS, OPTIMIZERS, TRANSFORMS
 
 
 def use_cpu_ddp(cfg: Config) -> None:
@@ -53,8 +58,59 @@ def load_config(path: str, cfg_options: Optional[dict] = None, launcher: str = '
         use_cpu_ddp(cfg)
     cfg.work_dir = work_dir or cfg.get('work_dir') or (
         default_work_dir(cfg) if default_work_dir else osp.join('work_dirs', osp.splitext(osp.basename(path))[0]))
+    warn_unknown_top_level(Config.fromfile(path), cfg_options or {})
     validate_config(cfg)
     return cfg
+
+
+class ConfigWarning(UserWarning):
+    """A config setting that is probably not what the user meant (it has no effect)."""
+
+
+# Top-level keys the Runner reads; the other top-level keys of a config file are its own variables.
+RUNNER_KEYS = frozenset(inspect.signature(Runner.__init__).parameters) - {'self'} | {'runner_type', 'launcher'}
+
+
+def warn_unknown_top_level(file_cfg: Config, cfg_options: dict) -> None:
+    """Warn about each top-level key that ``--cfg-options`` sets and nothing reads: a key neither the Runner nor the
+    config file knows (a typo, with a did-you-mean over the keys one level down), or a variable of the file, whose
+    value was already used when the file loaded."""
+    nested = _nested_keys(file_cfg)
+    for key in sorted({k.split('.')[0] for k in cfg_options} - RUNNER_KEYS):
+        if key in file_cfg:
+            users = [p for top in sorted(RUNNER_KEYS & set(file_cfg)) for p in _paths_named(file_cfg[top], key, top)]
+            warnings.warn(f'--cfg-options {key}=...: {key!r} is a variable of the config file, already used when the '
+                          f'file loaded, so setting it changes nothing; set the keys that use it instead '
+                          f'({", ".join(users) or "the nested keys"})', ConfigWarning)
+            continue
+        close = difflib.get_close_matches(key, sorted(RUNNER_KEYS | set(nested)), n=1, cutoff=0.6)
+        hint = (f"did you mean '{(nested.get(close[0]) or close)[0]}'?" if close
+                else 'the Runner reads ' + ', '.join(sorted(RUNNER_KEYS)))
+        warnings.warn(f'--cfg-options {key}=...: unknown top-level key, nothing reads it; {hint}', ConfigWarning)
+
+
+def _paths_named(part, name: str, prefix: str) -> List[str]:
+    """Dotted paths of every key ``name`` inside ``part`` (list items as ``[i]``)."""
+    if isinstance(part, (list, tuple)):
+        return [p for i, item in enumerate(part) for p in _paths_named(item, name, f'{prefix}[{i}]')]
+    if not isinstance(part, dict):
+        return []
+    inside = [p for k, v in part.items() for p in _paths_named(v, name, f'{prefix}.{k}')]
+    return [f'{prefix}.{name}'] * (name in part) + inside
+
+
+def _nested_keys(cfg: Config) -> Dict[str, List[str]]:
+    """``{name: ['<top>.<name>', ...]}`` over the keys one level down, and the arguments of the loops and the optim
+    wrapper (``train_cfg.max_iters`` although the config sets ``max_epochs``)."""
+    nested = collections.defaultdict(list)
+    registries = dict(train_cfg=LOOPS, val_cfg=LOOPS, test_cfg=LOOPS, optim_wrapper=OPTIM_WRAPPERS)
+    for top, value in cfg.items():
+        if not isinstance(value, dict):
+            continue
+        cls = _resolve(value.get('type'), registries[top]) if top in registries and 'type' in value else None
+        for name in {*value, *((accepted_arguments(cls) or {}) if cls is not None else {})}:
+            nested[name].append(f'{top}.{name}')
+    return nested
 
 
 # --- Validation ----------------------------------------------------------------------------------------------------
@@ -65,6 +121,13 @@ class ConfigError(ValueError):
 
 
 _UNCHECKED_KEYS = ('init_cfg', )  # dicts typed from other registries (weight initialisers)
+_CHILD_REGISTRIES = {'pipeline': TRANSFORMS, 'optimizer': OPTIMIZERS}  # keys typed from another registry
+_CONSTRUCTOR_KEYS = ('constructor', 'paramwise_cfg')  # optim_wrapper keys its constructor reads, not the wrapper
+_NON_NEGATIVE = ('lr', 'weight_decay', 'eps', 'momentum')
+_LOOP_ARGUMENTS = ('runner', 'dataloader', 'evaluator')  # the Runner passes these
+# Classes whose **kwargs all go to one function: they accept its arguments too, and no others.
+_FORWARDED_KWARGS = {CheckpointHook: Runner.save_checkpoint}
+_DATALOADER_ARGUMENTS = {**inspect.signature(DataLoader.__init__).parameters}
 _STUDENT_VIEW_KEYS = ('views', 'apply_to', 'global_views')
 _TEACHER_VIEW_KEYS = ('teacher_view', 'teacher_views', 'global_views')
 
@@ -91,10 +154,87 @@ def _config_problems(cfg: Config, model: dict) -> List[str]:
     problems += check_arguments(cfg.get('custom_hooks') or [], 'custom_hooks', HOOKS)
     dataset = (cfg.get('train_dataloader') or {}).get('dataset')
     problems += check_arguments(dataset, 'train_dataloader.dataset', DATASETS)
-    problems += _check_masker(model.get('masker'))
+    problems += _check_masker(model.get('masker')) + _check_optim_wrapper(cfg.get('optim_wrapper'))
+    problems += _check_dataloaders(cfg) + _check_loops(cfg)
     if dataset and isinstance(dataset.get('pipeline'), list) and not problems:
         problems += _check_views(model, dataset['pipeline'])
+    return problems + _check_context_length(cfg, model)
+
+
+def _check_optim_wrapper(wrapper: Optional[dict]) -> List[str]:
+    """The wrapper's and the optimizer's arguments, and non-negative rates."""
+    if not isinstance(wrapper, dict):
+        return []
+    own = {k: v for k, v in wrapper.items() if k not in _CONSTRUCTOR_KEYS}
+    problems = check_arguments(dict(own, type=own.get('type', 'OptimWrapper')), 'optim_wrapper', OPTIM_WRAPPERS)
+    optimizer = wrapper.get('optimizer') or {}
+    for name in _NON_NEGATIVE:
+        value = optimizer.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            problems.append(f'optim_wrapper.optimizer.{name}={value!r} is negative: it must be >= 0')
     return problems
+
+
+def _check_dataloaders(cfg: Config) -> List[str]:
+    """Dataloader arguments (torch's DataLoader takes them, the Runner builds ``sampler`` and the rest) and a
+    positive batch size."""
+    problems = []
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if not isinstance(loader, dict):
+            continue
+        for arg in loader:
+            if arg not in _DATALOADER_ARGUMENTS:
+                problems.append(_unknown_argument(key, arg, 'DataLoader', _DATALOADER_ARGUMENTS))
+        size = loader.get('batch_size')
+        if not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
+            problems.append(f'{key}.batch_size={size!r}: it must be a positive int (samples per process)')
+    return problems
+
+
+def _check_loops(cfg: Config) -> List[str]:
+    """``train_cfg`` / ``val_cfg`` / ``test_cfg`` against the loop they build (a ``type``, or MMEngine's defaults:
+    ``by_epoch`` picks the epoch- or iteration-based train loop, ValLoop and TestLoop otherwise)."""
+    defaults = dict(val_cfg='ValLoop', test_cfg='TestLoop')
+    problems = []
+    for key in ('train_cfg', 'val_cfg', 'test_cfg'):
+        loop = cfg.get(key)
+        if not isinstance(loop, dict) or not loop:
+            continue
+        loop = dict(loop)
+        by_epoch = loop.pop('by_epoch', None) if 'type' not in loop else None
+        default = ('EpochBasedTrainLoop' if by_epoch else 'IterBasedTrainLoop') if key == 'train_cfg' else defaults[key]
+        problems += _check_typed(dict(loop, type=loop.get('type', default)), key, LOOPS, _LOOP_ARGUMENTS)
+    return problems
+
+
+def _check_context_length(cfg: Config, model: dict) -> List[str]:
+    """Every Tokenize of the pipelines and every evaluator's ``context_length`` fits the text encoder's positions:
+    a longer caption would reach positions the encoder does not have."""
+    encoder = model.get('text_encoder')
+    positions = _argument(encoder, 'context_length', MODELS) if isinstance(encoder, dict) else None
+    if not isinstance(positions, int):
+        return []
+    found = {}
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'val_evaluator', 'test_evaluator'):
+        found.update(_context_lengths(cfg.get(key), key))
+    return [f'{key}={length} is longer than model.text_encoder.context_length={positions}: captions of up to '
+            f'{length} tokens would reach a text encoder with {positions} positions; give both the same value'
+            for key, length in found.items() if isinstance(length, int) and length > positions]
+
+
+def _context_lengths(part, key: str) -> Dict[str, int]:
+    """``{dotted key: context_length}`` of every Tokenize transform and evaluator inside ``part``."""
+    if isinstance(part, (list, tuple)):
+        return {k: v for i, item in enumerate(part) for k, v in _context_lengths(item, f'{key}[{i}]').items()}
+    if not isinstance(part, dict):
+        return {}
+    found = {f'{key}.context_length': part['context_length']} if 'context_length' in part else {}
+    if part.get('type') == 'Tokenize' and 'context_length' not in part:
+        found[f'{key}.context_length'] = _argument(part, 'context_length', TRANSFORMS)
+    for name, value in part.items():
+        found.update(_context_lengths(value, f'{key}.{name}'))
+    return found
 
 
 def check_arguments(cfg, key: str, registry: Registry) -> List[str]:
@@ -107,30 +247,36 @@ def check_arguments(cfg, key: str, registry: Registry) -> List[str]:
     problems = _check_typed(cfg, key, registry) if 'type' in cfg else []
     for name, value in cfg.items():
         if name != 'type' and name not in _UNCHECKED_KEYS:
-            problems += check_arguments(value, f'{key}.{name}', TRANSFORMS if name == 'pipeline' else registry)
+            problems += check_arguments(value, f'{key}.{name}', _CHILD_REGISTRIES.get(name, registry))
     return problems
 
 
-def _check_typed(cfg: dict, key: str, registry: Registry) -> List[str]:
+def _check_typed(cfg: dict, key: str, registry: Registry, given: Tuple[str, ...] = ()) -> List[str]:
+    """Problems of one typed dict; ``given`` are arguments its builder passes itself (not the config's to set)."""
     cls = _resolve(cfg['type'], registry)
     if cls is None:
         return _unknown_type(cfg['type'], key, registry)
     params = accepted_arguments(cls)
     if params is None:
         return []
+    params = {n: p for n, p in params.items() if n not in given}
     name_of = getattr(cls, '__name__', str(cls))
     problems = []
     for arg, value in cfg.items():
         if arg == 'type':
             continue
         if arg not in params:
-            close = difflib.get_close_matches(arg, list(params), n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else f'it takes {", ".join(sorted(params)) or "none"}'
-            problems.append(f'{key}.{arg}: {name_of} has no argument {arg!r}; {hint}')
+            problems.append(_unknown_argument(key, arg, name_of, params))
         elif not _is_instance(value, params[arg].annotation):
             problems.append(f'{key}.{arg}={value!r}: {name_of} expects {_type_name(params[arg].annotation)}, got '
                             f'{type(value).__name__}')
     return problems
+
+
+def _unknown_argument(key: str, arg: str, name_of: str, params: Dict[str, inspect.Parameter]) -> str:
+    close = difflib.get_close_matches(arg, list(params), n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else f'it takes {", ".join(sorted(params)) or "none"}'
+    return f'{key}.{arg}: {name_of} has no argument {arg!r}; {hint}'
 
 
 def _resolve(type_, registry: Registry):
@@ -148,15 +294,18 @@ def _resolve(type_, registry: Registry):
 
 
 def _unknown_type(type_, key: str, registry: Registry) -> List[str]:
-    """A 'did you mean' for a misspelled type; unknown names without a close match are left to the build."""
+    """A type no registry on the path knows, with a 'did you mean' (another library's scoped name is left to it)."""
     if not isinstance(type_, str) or '.' in type_:
         return []
     names, node = set(), registry
     while node is not None:
         names |= set(node.module_dict)
         node = node.parent
-    close = difflib.get_close_matches(type_, sorted(names), n=1, cutoff=0.8)
-    return [f"{key}.type={type_!r} is not registered; did you mean '{close[0]}'?"] if close else []
+    close = difflib.get_close_matches(type_, sorted(names), n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else (
+        f'register your class with @{registry.name.upper()}S.register_module() and import it (custom_imports), or '
+        f'use one of {", ".join(sorted(registry.module_dict))}')
+    return [f'{key}.type={type_!r} is not a registered {registry.name} type; {hint}']
 
 
 def accepted_arguments(cls) -> Optional[Dict[str, inspect.Parameter]]:
@@ -167,6 +316,10 @@ def accepted_arguments(cls) -> Optional[Dict[str, inspect.Parameter]]:
         return None if takes_kwargs else params
     params, forwards = {}, False
     for klass in cls.__mro__:
+        if klass in _FORWARDED_KWARGS:
+            own, _ = _own_arguments(klass.__init__)
+            target, _ = _own_arguments(_FORWARDED_KWARGS[klass])
+            return {**target, **own, **params}
         if klass is object:
             return None if forwards else params  # kwargs not passed on: the class consumes them itself
         if klass is nn.Module:
@@ -195,19 +348,24 @@ def _own_arguments(fn) -> Tuple[Optional[Dict[str, inspect.Parameter]], bool]:
     return params, any(p.kind == inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
 
 
+# Annotations a config value is checked against, and the Python types that fit each.
+_SIMPLE = {bool: (bool, ), int: (int, ), float: (int, float), str: (str, ), dict: (dict, ), list: (list, tuple),
+           tuple: (list, tuple)}
+
+
 def _is_instance(value, ann) -> bool:
-    """Whether a config value fits annotation ``ann``; anything not understood passes (lists stand for tuples)."""
+    """Whether a config value fits annotation ``ann``; anything not understood passes (lists stand for tuples). In a
+    union, a class member is an isinstance check (``float | Tensor`` does not take a string)."""
     origin, args = typing.get_origin(ann), typing.get_args(ann)
-    if origin is Union:
-        return any(_is_instance(value, a) for a in args)
+    if origin in (Union, types.UnionType):
+        return any(isinstance(value, a) if inspect.isclass(a) and typing.get_origin(a) is None and a not in _SIMPLE
+                   else _is_instance(value, a) for a in args)
     if origin is Literal:
         return value in args
     if ann is type(None):
         return value is None
-    simple = {bool: (bool, ), int: (int, ), float: (int, float), str: (str, ), dict: (dict, ), list: (list, tuple),
-              tuple: (list, tuple)}
-    if ann in simple:
-        return isinstance(value, simple[ann]) and (ann is bool or not isinstance(value, bool))
+    if ann in _SIMPLE:
+        return isinstance(value, _SIMPLE[ann]) and (ann is bool or not isinstance(value, bool))
     if origin in (list, tuple, collections.abc.Sequence):
         return isinstance(value, (list, tuple))
     if origin in (dict, collections.abc.Mapping):
@@ -335,9 +493,11 @@ def run_settings(cfg: Config) -> dict:
     Returns:
         dict: ``method`` (the config name's first field, ``detailclip_vit-...`` -> ``detailclip``; the objective
         names joined by ``+`` for a config without such a name), ``masker`` (its type, or None), ``mask_ratio`` and
-        ``ratio_semantics`` (None without a masker), ``loss_weights`` (``{'clip': 1.0, 'ibot.cls': 1.0, ...}``: each
-        objective's ``weight`` under its name and each ``<term>_weight`` as ``<name>.<term>``, with the class defaults
-        where the config sets none) and ``seed`` (``randomness.seed``).
+        ``ratio_semantics`` (with the class defaults; None without a masker or when it has no such argument),
+        ``masker_settings`` (every other argument the config sets on the masker, e.g. ``{'block_size': 2}``),
+        ``loss_weights`` (``{'clip': 1.0, 'ibot.cls': 1.0, ...}``: each objective's ``weight`` under its name and
+        each ``<term>_weight`` as ``<name>.<term>``, with the class defaults where the config sets none) and ``seed``
+        (``randomness.seed``).
     """
     model = cfg.get('model') or {}
     objectives = model.get('objectives') or {}
@@ -354,4 +514,6 @@ def run_settings(cfg: Config) -> dict:
                 masker=masker['type'] if masker else None,
                 mask_ratio=_argument(masker, 'ratio', MODELS) if masker else None,
                 ratio_semantics=_argument(masker, 'ratio_semantics', MODELS) if masker else None,
+                masker_settings={k: v for k, v in (masker or {}).items()
+                                 if k not in ('type', 'ratio', 'ratio_semantics')},
                 loss_weights=weights, seed=(cfg.get('randomness') or {}).get('seed'))

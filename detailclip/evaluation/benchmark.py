@@ -1,15 +1,15 @@
 """CLIP_benchmark-style JSON records of an evaluation (github.com/LAION-AI/CLIP_benchmark, its ``--output`` files).
 
-One file per evaluated dataset, task and tower::
+One file per evaluated dataset, task and network::
 
     {"dataset": "imagenet1k", "model": "clip_vit-base-p16_openai", "pretrained": "CKPT",
      "task": "zeroshot_classification", "metrics": {"acc1": 0.68, "acc5": 0.91, "mean_per_class_recall": 0.68},
-     "language": "en", "tower": "student"}
+     "language": "en", "network": "student"}
 
 Metrics are fractions in [0, 1] as CLIP_benchmark writes them (the MMEngine metrics are percentages). Retrieval uses
 CLIP_benchmark's names: ``image_retrieval_recall@k`` is text -> image (T2I), ``text_retrieval_recall@k`` image -> text
-(I2T). The EMA tower's records carry ``"tower": "ema"`` and ``-ema`` after the model name, so tables built from the
-files keep the two apart.
+(I2T). The teacher's records carry ``"network": "teacher"``, ``-teacher`` after the model name and ``_teacher`` at
+the end of the file name, so tables built from the files keep the two apart.
 """
 import json
 import os
@@ -41,18 +41,18 @@ def benchmark_records(loop, metrics: Dict[str, float], model: str, pretrained: O
         for metric in task.evaluator.metrics:
             if getattr(metric, 'benchmark_task', None) is None:
                 continue
-            for tower, values in metric.per_tower(metrics).items():
+            for network, values in metric.per_network(metrics).items():
                 records.append(dict(dataset=dataset_label(metric, task.dataloader.dataset),
-                                    model=model if tower == 'student' else f'{model}-{tower}', pretrained=pretrained,
-                                    task=metric.benchmark_task, metrics=metric.benchmark_metrics(values),
-                                    language='en', tower=tower))
+                                    model=model if network == 'student' else f'{model}-{network}',
+                                    pretrained=pretrained, task=metric.benchmark_task,
+                                    metrics=metric.benchmark_metrics(values), language='en', network=network))
     return records
 
 
 def record_filename(record: dict) -> str:
-    """``<dataset>_<task>[_<tower>].json`` (the student's without a tower suffix)."""
-    tower = '' if record['tower'] == 'student' else f'_{record["tower"]}'
-    return f'{record["dataset"]}_{record["task"]}{tower}.json'
+    """``<dataset>_<task>[_<network>].json`` (the student's without a network suffix)."""
+    network = '' if record['network'] == 'student' else f'_{record["network"]}'
+    return f'{record["dataset"]}_{record["task"]}{network}.json'
 
 
 def write_benchmark_records(records: List[dict], out_dir: str) -> List[str]:

@@ -43,6 +43,7 @@ from torchvision.ops import batched_nms
 from tqdm import tqdm
 
 from detailclip.datasets.synthetic_world import SHAPES
+from detailclip.datasets.transforms import upright_rgb
 from detailclip.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
 
 NUM_CLASSES = len(SHAPES)  # shape classes; probe targets add background as column 0
@@ -93,8 +94,10 @@ class DenseData:
 
 
 def _read_rgb(path: Path) -> torch.Tensor:
-    """An image file as (3, H, W) uint8."""
-    return torch.from_numpy(np.array(Image.open(path).convert('RGB'))).permute(2, 0, 1)
+    """An image file as (3, H, W) uint8, upright by its EXIF orientation (as mmcv's loader reads images for mmseg
+    and mmdet; label maps are read as stored)."""
+    with Image.open(path) as img:
+        return torch.from_numpy(np.array(upright_rgb(img))).permute(2, 0, 1)
 
 
 def read_seg_split(root: Path, split: str) -> SegSplit:
@@ -262,6 +265,12 @@ def fit_ridge(x: torch.Tensor, y: torch.Tensor, groups: torch.Tensor, lambdas: S
     return RidgeProbe(weight, mean, std, lam)
 
 
+def patch_rows(feats: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(B, N, D) patch features as (B * N, D) rows, and the image of each row (B * N,), the groups of
+    :func:`fit_ridge`."""
+    return feats.flatten(0, 1), torch.arange(len(feats)).repeat_interleave(feats.shape[1])
+
+
 # ------------------------------------------------------------------------------------------------ segmentation
 
 
@@ -393,9 +402,8 @@ def segmentation_probe(train_feats: torch.Tensor, train: SegSplit, val_feats: to
     Returns:
         ``dict(mIoU, mIoU_small, lambda)``.
     """
-    targets = soft_patch_targets(train.labels, patch)
-    groups = torch.arange(len(train_feats)).repeat_interleave(train_feats.shape[1])
-    probe = fit_ridge(train_feats.flatten(0, 1), targets.flatten(0, 1), groups, lambdas)
+    x, groups = patch_rows(train_feats)
+    probe = fit_ridge(x, soft_patch_targets(train.labels, patch).flatten(0, 1), groups, lambdas)
     size = tuple(val.labels.shape[1:])
     pred = predict_labels(probe(val_feats), (size[0] // patch, size[1] // patch), size)
     return {'mIoU': mean_iou(pred, val.labels), 'mIoU_small': mean_iou(pred, val.labels, small_object_mask(val.labels)),
@@ -496,15 +504,8 @@ def coco_box_metrics(ann_file: str, results: List[dict]) -> dict:
 
 def box_probe(train_feats: torch.Tensor, train: BoxSplit, val_feats: torch.Tensor, val: BoxSplit, patch: int,
               lambdas: Sequence[float] = LAMBDAS) -> dict:
-    """Fit the box probe (class scores on every patch, box distances on positive ones) and score the val split.
-
-    Args:
-        train_feats: (B, N, D) features of ``train``'s images.
-        train: The training split.
-        val_feats: (B', N, D) features of ``val``'s images.
-        val: The val split.
-        patch: Side in label pixels of the cell one feature covers (:func:`label_cell`).
-        lambdas: Ridge strengths to pick from.
+    """Fit the box probe (class scores on every patch, box distances on positive ones) and score the val split. The
+    arguments are those of :func:`segmentation_probe`, with COCO-style splits (:class:`BoxSplit`).
 
     Returns:
         ``dict(AP, AP50, AP_small, cls_lambda, reg_lambda)`` (the class and box regressions' lambdas).
@@ -512,8 +513,7 @@ def box_probe(train_feats: torch.Tensor, train: BoxSplit, val_feats: torch.Tenso
     size = tuple(train.images.shape[-2:])
     grid, scale = (size[0] // patch, size[1] // patch), torch.tensor([size[1], size[0]] * 2)
     classes, distances = (torch.stack(t) for t in zip(*(box_patch_targets(i, grid, patch) for i in train.instances)))
-    x, classes, distances = train_feats.flatten(0, 1), classes.flatten(), distances.flatten(0, 1)
-    groups = torch.arange(len(train_feats)).repeat_interleave(train_feats.shape[1])
+    (x, groups), classes, distances = patch_rows(train_feats), classes.flatten(), distances.flatten(0, 1)
     cls_probe = fit_ridge(x, F.one_hot(classes, NUM_CLASSES + 1).float(), groups, lambdas)
     positive = classes > 0
     reg_probe = fit_ridge(x[positive], distances[positive] / scale, groups[positive], lambdas)

@@ -1,5 +1,5 @@
 """k-nearest-neighbour classification of encoder features (the probe of DINO, arXiv 2104.14294)."""
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -7,8 +7,7 @@ from mmengine.dist import all_gather_object
 from mmengine.runner import Runner
 
 from detailclip.registry import METRICS
-from .base import TowerMetric
-
+from .base import ClassificationMetric
 
 SIM_DECIMALS = 4
 
@@ -36,7 +35,7 @@ def knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor, feats: to
 
 
 @METRICS.register_module()
-class KNNAccuracy(TowerMetric):
+class KNNAccuracy(ClassificationMetric):
     """Top-1 accuracy of a kNN classifier on encoder CLS features; the training set is embedded by ``prepare``.
 
     Each rank embeds its shard of the training set and the shards are all-gathered (duplicates from sampler padding
@@ -46,52 +45,39 @@ class KNNAccuracy(TowerMetric):
         train_dataloader (dict): Dataloader config of the labelled training images (e.g. the single-object split).
         k (int): Neighbours.
         temperature (float): Vote temperature.
-        tower (str): ``'student'``, ``'ema'`` (the teacher's image encoder) or ``'both'``.
+        network (str): ``'student'``, ``'teacher'`` (the teacher's image encoder) or ``'both'``.
         prefix (str, optional): Metric name prefix.
         collect_device (str): Where results are gathered across ranks.
     """
 
     default_prefix = 'knn'
+    image_field = 'image_feats'
 
-    def __init__(self, train_dataloader: dict, k: int = 20, temperature: float = 0.07, tower: str = 'student',
+    def __init__(self, train_dataloader: dict, k: int = 20, temperature: float = 0.07, network: str = 'student',
                  prefix: Optional[str] = None, collect_device: str = 'cpu'):
-        super().__init__(tower, prefix=prefix, collect_device=collect_device)
+        super().__init__(network, prefix=prefix, collect_device=collect_device)
         self.train_loader = Runner.build_dataloader(train_dataloader)
         self.k, self.temperature = k, temperature
         self.banks: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = {}
 
     @torch.no_grad()
     def prepare(self, model) -> None:
-        """Embed every training image with each tower's current encoder (called by the loop before evaluation)."""
+        """Embed every training image with each network's current encoder (called by the loop before evaluation)."""
         super().prepare(model)
         local = []
         for batch in self.train_loader:
             for sample in model.test_step(batch):
-                sample = sample.to_dict()
-                local.append(dict(key=self.sample_key(sample, 'img_path', 'KNNAccuracy'), label=int(sample['gt_label']),
-                                  feats=self.tower_fields(sample, 'image_feats', self.towers)))
+                local.append(self.labelled_result(sample.to_dict()))
         bank = {r['key']: r for part in all_gather_object(local) for r in part}
         bank = [bank[key] for key in sorted(bank)]
         labels = torch.tensor([r['label'] for r in bank])
-        self.banks = {t: (torch.stack([r['feats'][t] for r in bank]), labels) for t in self.towers}
+        self.banks = {t: (torch.stack([r['images'][t] for r in bank]), labels) for t in self.networks}
 
-    def process(self, data_batch, data_samples: Sequence) -> None:
-        for sample in data_samples:
-            self.results.append(dict(key=self.sample_key(sample, 'img_path', 'KNNAccuracy'),
-                                     label=int(sample['gt_label']),
-                                     feats=self.tower_fields(sample, 'image_feats', self.towers)))
+    def prepared(self) -> bool:
+        return bool(self.banks)
 
-    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        if not self.banks:
-            raise RuntimeError('KNNAccuracy.prepare(model) was not called: use MultiValLoop/MultiTestLoop')
-        results = self.unique(results)
-        labels = torch.tensor([r['label'] for r in results])
-        metrics = {}
-        for tower in self.towers:
-            train_feats, train_labels = self.banks[tower]
-            num_classes = int(max(train_labels.max(), labels.max())) + 1
-            scores = knn_predict(train_feats, train_labels, torch.stack([r['feats'][tower] for r in results]),
-                                 num_classes, self.k, self.temperature)
-            top1 = 100. * (scores.argmax(1) == labels).float().mean().item()
-            metrics.update(self.tower_names(tower, dict(top1=top1)))
-        return metrics
+    def classify(self, network: str, images: torch.Tensor, labels: torch.Tensor) -> Dict[str, float]:
+        train_feats, train_labels = self.banks[network]
+        num_classes = int(max(train_labels.max(), labels.max())) + 1
+        scores = knn_predict(train_feats, train_labels, images, num_classes, self.k, self.temperature)
+        return dict(top1=100. * (scores.argmax(1) == labels).float().mean().item())

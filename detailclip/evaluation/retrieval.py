@@ -1,10 +1,10 @@
 """Image-text retrieval recall (I2T and T2I R@K) on Karpathy-style splits."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import torch
 
 from detailclip.registry import METRICS
-from .base import TowerMetric
+from .base import NetworkMetric
 
 
 def retrieval_recall(image_embeds: torch.Tensor, text_embeds: torch.Tensor, text_to_image: torch.Tensor,
@@ -36,39 +36,35 @@ def retrieval_recall(image_embeds: torch.Tensor, text_embeds: torch.Tensor, text
 
 
 @METRICS.register_module()
-class RetrievalRecall(TowerMetric):
+class RetrievalRecall(NetworkMetric):
     """I2T/T2I Recall@K (CLIP_benchmark's ``text_retrieval_recall@k``/``image_retrieval_recall@k``).
 
     Args:
         ks (Sequence[int]): The K values.
-        tower (str): ``'student'``, ``'ema'`` or ``'both'`` (see :class:`TowerMetric`).
-        dataset_name (str, optional): Name in the CLIP_benchmark JSON.
-        prefix (str, optional): Metric name prefix.
-        collect_device (str): Where results are gathered across ranks.
+        **kwargs: :class:`NetworkMetric` arguments (``network``, ``dataset_name``, ``prefix``, ``collect_device``).
     """
 
     default_prefix = 'retrieval'
     benchmark_task = 'zeroshot_retrieval'
 
-    def __init__(self, ks: Sequence[int] = (1, 5, 10), tower: str = 'student', dataset_name: Optional[str] = None,
-                 prefix: Optional[str] = None, collect_device: str = 'cpu'):
-        super().__init__(tower, dataset_name, prefix, collect_device)
+    def __init__(self, ks: Sequence[int] = (1, 5, 10), **kwargs):
+        super().__init__(**kwargs)
         self.ks = tuple(ks)
 
     def process(self, data_batch, data_samples: Sequence) -> None:
         for sample in data_samples:
             self.results.append(dict(key=int(self.sample_key(sample, 'img_id', 'RetrievalRecall')),
-                                     images=self.tower_fields(sample, 'image_embeds', self.towers),
-                                     texts=self.tower_fields(sample, 'text_embeds', self.towers)))
+                                     images=self.network_fields(sample, 'image_embeds', self.networks),
+                                     texts=self.network_fields(sample, 'text_embeds', self.networks)))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         results = self.unique(results)
         metrics = {}
-        for tower in self.towers:
-            images = torch.stack([r['images'][tower] for r in results])
-            texts = [r['texts'][tower] for r in results]
+        for network in self.networks:
+            images = torch.stack([r['images'][network] for r in results])
+            texts = [r['texts'][network] for r in results]
             owner = torch.cat([torch.full((len(t),), i) for i, t in enumerate(texts)])
-            metrics.update(self.tower_names(tower, retrieval_recall(images, torch.cat(texts), owner, self.ks)))
+            metrics.update(self.network_names(network, retrieval_recall(images, torch.cat(texts), owner, self.ks)))
         return metrics
 
     def benchmark_metrics(self, values: Dict[str, float]) -> Dict[str, float]:

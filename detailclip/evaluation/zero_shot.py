@@ -1,5 +1,5 @@
-"""Zero-shot classification: class embeddings from prompt templates, then nearest class by cosine (methods.md 9.1)."""
-from typing import Dict, List, Optional, Sequence, Union
+"""Zero-shot classification: class embeddings from prompt templates, nearest class by cosine (docs/methods.md 9.1)."""
+from typing import Dict, List, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from detailclip.datasets.class_lists import zero_shot_preset  # noqa: F401  (part of this package's API)
 from detailclip.datasets.tokenizer import CLIPTokenizer
 from detailclip.registry import METRICS
-from .base import TowerMetric
+from .base import ClassificationMetric
 
 ClassName = Union[str, Sequence[str]]  # one name, or a list of synonyms
 
@@ -20,13 +20,14 @@ def class_prompts(name: ClassName, templates: Sequence[str]) -> List[str]:
 
 @torch.no_grad()
 def build_zero_shot_classifier(model, classes: Sequence[ClassName], templates: Sequence[str],
-                               tokenizer: CLIPTokenizer, device: torch.device, tower: str = 'student') -> torch.Tensor:
+                               tokenizer: CLIPTokenizer, device: torch.device,
+                               network: str = 'student') -> torch.Tensor:
     """Prompt-ensembled class embeddings (C, d): per class, normalise each prompt's embedding (templates x synonyms),
-    average, normalise again (CLIP arXiv 2103.00020, section 3.1.4), with the text tower of ``tower``."""
+    average, normalise again (CLIP arXiv 2103.00020, section 3.1.4), with the text tower of ``network``."""
     weights = []
     for name in classes:
         tokens = tokenizer(class_prompts(name, templates)).to(device)
-        emb = F.normalize(model.encode_text(tokens, tower), dim=-1).mean(0)
+        emb = F.normalize(model.encode_text(tokens, network), dim=-1).mean(0)
         weights.append(F.normalize(emb, dim=-1))
     return torch.stack(weights)
 
@@ -52,7 +53,7 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, topk: Seq
 
 
 @METRICS.register_module()
-class ZeroShotAccuracy(TowerMetric):
+class ZeroShotAccuracy(ClassificationMetric):
     """Top-k accuracy and mean per-class recall of zero-shot classification (CLIP_benchmark's ``acc1``/``acc5``/
     ``mean_per_class_recall``). Class names (or synonym lists) and templates come from the dataset's metainfo
     (:class:`ImageFolderClassification` with ``zero_shot_file`` or ``zero_shot_preset``).
@@ -60,24 +61,21 @@ class ZeroShotAccuracy(TowerMetric):
     Args:
         topk (Sequence[int]): The k of the top-k accuracies.
         context_length (int): Tokenizer context length of the model's text tower.
-        tower (str): ``'student'``, ``'ema'`` or ``'both'`` (see :class:`TowerMetric`).
-        dataset_name (str, optional): Name in the CLIP_benchmark JSON.
-        prefix (str, optional): Metric name prefix.
-        collect_device (str): Where results are gathered across ranks.
+        **kwargs: :class:`NetworkMetric` arguments (``network``, ``dataset_name``, ``prefix``, ``collect_device``).
     """
 
     default_prefix = 'zero-shot'
     benchmark_task = 'zeroshot_classification'
+    image_field = 'image_embeds'
 
-    def __init__(self, topk: Sequence[int] = (1, 5), context_length: int = 77, tower: str = 'student',
-                 dataset_name: Optional[str] = None, prefix: Optional[str] = None, collect_device: str = 'cpu'):
-        super().__init__(tower, dataset_name, prefix, collect_device)
+    def __init__(self, topk: Sequence[int] = (1, 5), context_length: int = 77, **kwargs):
+        super().__init__(**kwargs)
         self.topk = tuple(topk)
         self.tokenizer = CLIPTokenizer(context_length)
         self.classifiers: Dict[str, torch.Tensor] = {}
 
     def prepare(self, model) -> None:
-        """Embed the class prompts with each tower's text encoder (called by the loop before each evaluation)."""
+        """Embed the class prompts with each network's text encoder (called by the loop before each evaluation)."""
         super().prepare(model)
         meta = self.dataset_meta or {}
         if 'classes' not in meta or 'templates' not in meta:
@@ -85,25 +83,13 @@ class ZeroShotAccuracy(TowerMetric):
                            '(ImageFolderClassification provides them from zero_shot_file or zero_shot_preset)')
         device = next(model.parameters()).device
         self.classifiers = {t: build_zero_shot_classifier(model, meta['classes'], meta['templates'], self.tokenizer,
-                                                          device, t).cpu() for t in self.towers}
+                                                          device, t).cpu() for t in self.networks}
 
-    def process(self, data_batch, data_samples: Sequence) -> None:
-        for sample in data_samples:
-            self.results.append(dict(key=self.sample_key(sample, 'img_path', 'ZeroShotAccuracy'),
-                                     label=int(sample['gt_label']),
-                                     embeds=self.tower_fields(sample, 'image_embeds', self.towers)))
+    def prepared(self) -> bool:
+        return bool(self.classifiers)
 
-    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        if not self.classifiers:
-            raise RuntimeError('ZeroShotAccuracy.prepare(model) was not called: use MultiValLoop/MultiTestLoop')
-        results = self.unique(results)
-        labels = torch.tensor([r['label'] for r in results])
-        metrics = {}
-        for tower in self.towers:
-            embeds = torch.stack([r['embeds'][tower] for r in results])
-            logits = embeds @ self.classifiers[tower].T
-            metrics.update(self.tower_names(tower, classification_metrics(logits, labels, self.topk)))
-        return metrics
+    def classify(self, network: str, images: torch.Tensor, labels: torch.Tensor) -> Dict[str, float]:
+        return classification_metrics(images @ self.classifiers[network].T, labels, self.topk)
 
     def benchmark_metrics(self, values: Dict[str, float]) -> Dict[str, float]:
         """``acc<k>`` and ``mean_per_class_recall`` as fractions, like CLIP_benchmark."""

@@ -1,12 +1,11 @@
 """Scaled dot-product attention for training: the fused kernel, and on CPU in bf16/fp16 matmuls.
 
 On a CPU, ``F.scaled_dot_product_attention`` runs a flash-attention kernel. In fp32 it is as fast as matmuls or
-faster. In bf16 its backward takes 3-5x as long as its forward, and its forward takes 1.6-2.2x as long as two
-bf16 matmuls around an fp32 softmax (ViT-B shapes, 101-197 tokens; docs/performance.md). So for reduced-precision
-CPU inputs without mask or dropout :func:`attention` computes softmax(q k^T / sqrt(hd)) v with matmuls in the input
-dtype and an fp32 softmax, as autocast's unfused path does, a few samples at a time so that the (T, T) probabilities
-stay small; with gradients it keeps only q, k and v, like the flash kernel, and recomputes the probabilities in
-backward.
+faster; in bf16 both its forward and its backward are slower than bf16 matmuls around an fp32 softmax (ViT-B
+shapes; item h of docs/performance.md). So for reduced-precision CPU inputs without mask or dropout
+:func:`attention` computes softmax(q k^T / sqrt(hd)) v with matmuls in the input dtype and an fp32 softmax, as
+autocast's unfused path does, a few samples at a time so that the (T, T) probabilities stay small; with gradients it
+keeps only q, k and v, like the flash kernel, and recomputes the probabilities in backward.
 """
 from typing import Optional
 

@@ -8,12 +8,12 @@ from mmengine.model import BaseModel
 from torch import nn
 
 from detailclip.registry import MODELS
-from .encoders.batching import encode_views
 from .objectives.base import execution_order
 from .teacher import EMATeacher
 
-# Evaluation towers: the trained student, and the EMA teacher's copies (A-CLIP, DetailCLIP, ...).
-TOWERS = ('student', 'ema')
+# The networks a model can be evaluated or exported as: the trained student, and the EMA teacher's copies of its parts
+# (A-CLIP, DetailCLIP, ...).
+NETWORKS = ('student', 'teacher')
 
 
 @MODELS.register_module()
@@ -26,23 +26,20 @@ class ImageTextPretrainer(BaseModel):
     projections and the logit scale belong to the pretrainer because evaluation (zero-shot, retrieval) uses them.
 
     Args:
-        image_encoder (dict): Image encoder config (e.g. ``VisionTransformer``); must expose ``embed_dim`` and
-            ``forward_encoder(x) -> dict(tokens=(B, 1 + N, D), ...)``.
+        image_encoder (dict): Image encoder config (e.g. ``VisionTransformer``); must expose ``embed_dim``,
+            ``forward_encoder(x) -> dict(tokens=(B, 1 + N, D), ...)`` and ``forward_views`` (it on a list of views).
         objectives (dict[str, dict]): Objective configs by name, run in this order (providers of context entries
             first, see :func:`~detailclip.models.objectives.base.execution_order`); each is an
-            :class:`~detailclip.models.objectives.Objective` whose ``forward(context, ema)`` returns a dict of
-            ``loss_*`` tensors and logged metrics.
+            :class:`~detailclip.models.objectives.Objective` whose ``forward(context, teacher_copies)`` returns a
+            dict of ``loss_*`` tensors and logged metrics.
         text_encoder (dict, optional): Text encoder config (``CLIPTextTransformer``); None for image-only methods.
         masker (dict, optional): Masker config (``RandomMask``, ``AttentionMask``, ``BlockMask``); None: no masking.
         teacher (dict, optional): EMA teacher options: ``modules`` (student submodule paths to copy; the objectives'
-            ``ema_modules`` are added), ``bn_batch_stats`` and ``shared`` (student parts the copies use live, see
+            ``teacher_modules`` are added), ``bn_batch_stats`` and ``shared`` (student parts the copies use live, see
             :class:`EMATeacher`). Required when an objective or the masker needs it.
         embed_dim (int): Joint image-text embedding width.
         logit_scale_init (float): Initial log of the contrastive logit multiplier (ln(1/0.07)).
         logit_scale_max (float): Upper clamp of the log multiplier applied after each step (ln 100).
-        batch_views (bool): Run same-shaped views through the teacher, the student, the decoder and the heads as one
-            batch (``context['batch_views']``); False: one pass per view, the reference's way (benchmarks). A plain
-            attribute, switchable at run time.
         data_preprocessor (dict, optional): Data preprocessor config.
         init_cfg (dict, optional): MMEngine initialisation config.
     """
@@ -51,7 +48,7 @@ class ImageTextPretrainer(BaseModel):
                  masker: Optional[dict] = None, teacher: Optional[dict] = None, embed_dim: int = 512,
                  logit_scale_init: float = math.log(1 / 0.07),
                  logit_scale_max: float = math.log(100), data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None, batch_views: bool = True):
+                 init_cfg: Optional[dict] = None):
         # built here, not by BaseModel, so the detailclip registry resolves it without a default scope
         super().__init__(data_preprocessor=MODELS.build(data_preprocessor or dict(type='ImageTextDataPreprocessor')),
                          init_cfg=init_cfg)
@@ -66,8 +63,7 @@ class ImageTextPretrainer(BaseModel):
         self.objectives = nn.ModuleDict({name: built[name] for name in execution_order(built)})
         self.masker = MODELS.build(masker) if masker else None
         self.teacher = self._build_teacher(teacher)
-        self.batch_views = batch_views
-        self.eval_towers: List[str] = ['student']
+        self.eval_networks: List[str] = ['student']
 
     def _build_teacher(self, cfg: Optional[dict]) -> Optional[EMATeacher]:
         if cfg is None:
@@ -76,7 +72,7 @@ class ImageTextPretrainer(BaseModel):
             return None
         cfg = dict(cfg)
         modules = list(cfg.pop('modules', ['image_encoder']))
-        modules += [f'objectives.{n}.{m}' for n, o in self.objectives.items() for m in o.ema_modules]
+        modules += [f'objectives.{n}.{m}' for n, o in self.objectives.items() for m in o.teacher_modules]
         if 'image_encoder' not in modules:
             modules.insert(0, 'image_encoder')
         return EMATeacher(self, modules, **cfg)
@@ -107,7 +103,7 @@ class ImageTextPretrainer(BaseModel):
             context['logit_scale'] = self.logit_scale.exp()
         losses = {}
         for name, objective in self.objectives.items():
-            losses.update(objective(context, self._ema_twins(name, objective)))
+            losses.update(objective(context, self._teacher_copies(name, objective)))
         if self.text_encoder is not None:
             losses['logit_scale'] = context['logit_scale'].detach()
         return losses
@@ -116,8 +112,7 @@ class ImageTextPretrainer(BaseModel):
         """The image half of the objectives' context: the batch, the teacher's outputs, the masks and the student
         tokens (see objectives/base.py); :meth:`loss` adds the text entries, visualisations read it as it is."""
         context = self._context(inputs, data_samples)
-        context['teacher'] = (self.teacher.encode(context['teacher_views'], self.batch_views)
-                              if self._teacher_runs() else None)
+        context['teacher'] = self.teacher.encode(context['teacher_views']) if self._teacher_runs() else None
         context['masks'] = self.masker(context) if self.masker else [None] * len(context['views'])
         context['num_masked'] = [None if mask is None else self.masker.num_masked(context, v)
                                  for v, mask in enumerate(context['masks'])]
@@ -131,7 +126,7 @@ class ImageTextPretrainer(BaseModel):
         return dict(views=views, teacher_views=inputs.get('teacher_views') or views, boxes=inputs.get('boxes'),
                     data_samples=data_samples, training=self.training,
                     grid_sizes=[(v.shape[-2] // patch[0], v.shape[-1] // patch[1]) for v in views],
-                    mask_mode=getattr(self.masker, 'mode', 'remove'), batch_views=self.batch_views)
+                    mask_mode=getattr(self.masker, 'mode', 'remove'))
 
     def _teacher_runs(self) -> bool:
         """Whether an objective or the masker reads the teacher's outputs."""
@@ -139,15 +134,16 @@ class ImageTextPretrainer(BaseModel):
 
     def _encode_students(self, context: dict) -> None:
         """Student tokens (B, 1 + N_keep, D) and kept indices per view, views batched where they can be."""
-        outs = encode_views(self.image_encoder, context['views'], context['masks'], context['mask_mode'],
-                            batch=context['batch_views'], num_masked=context['num_masked'])
+        outs = self.image_encoder.forward_views(context['views'], context['masks'], context['num_masked'],
+                                                mask_mode=context['mask_mode'])
         context['image_tokens'] = [o['tokens'] for o in outs]
         context['ids_keep'] = [o['ids_keep'] for o in outs]
 
-    def _ema_twins(self, name: str, objective: nn.Module) -> Dict[str, nn.Module]:
+    def _teacher_copies(self, name: str, objective: nn.Module) -> Dict[str, nn.Module]:
+        """The teacher's copies of ``objective``'s ``teacher_modules``, by name."""
         if self.teacher is None:
             return {}
-        return {m: self.teacher.twin(f'objectives.{name}.{m}') for m in objective.ema_modules}
+        return {m: self.teacher.copy_of(f'objectives.{name}.{m}') for m in objective.teacher_modules}
 
     def update_teacher(self, momentum: float) -> None:
         """Move the EMA teacher towards the student (called by :class:`EMATeacherHook` after each step)."""
@@ -162,70 +158,73 @@ class ImageTextPretrainer(BaseModel):
             if hasattr(objective, 'set_teacher_temp'):
                 objective.set_teacher_temp(**temps)
 
-    def tower(self, path: str, tower: str = 'student') -> nn.Module:
-        """The student submodule at ``path`` (e.g. ``image_encoder``), or its EMA copy for ``tower='ema'``."""
-        if tower == 'student':
+    def submodule(self, path: str, network: str = 'student') -> nn.Module:
+        """The student submodule at ``path`` (e.g. ``image_encoder``), or the teacher's copy of it for
+        ``network='teacher'``."""
+        if network == 'student':
             return self.get_submodule(path)
-        if tower not in TOWERS:
-            raise ValueError(f'unknown tower {tower!r}: use one of {TOWERS}')
-        if not self.has_ema(path):
-            raise ValueError(f'the EMA tower needs the teacher\'s copy of {path!r}, which this model does not keep: '
-                             f'list {path!r} in model.teacher.modules in the config, or evaluate tower="student"')
-        return self.teacher.twin(path)
+        if network not in NETWORKS:
+            raise ValueError(f'unknown network {network!r}: use one of {NETWORKS}')
+        if not self.teacher_has(path):
+            raise ValueError(f'network="teacher" needs the teacher\'s copy of {path!r}, which this model does not '
+                             f'keep: list {path!r} in model.teacher.modules in the config, or evaluate '
+                             f'network="student"')
+        return self.teacher.copy_of(path)
 
-    def has_ema(self, *paths: str) -> bool:
+    def teacher_has(self, *paths: str) -> bool:
         """Whether the EMA teacher keeps a copy of every student submodule in ``paths``."""
         return self.teacher is not None and all(p in self.teacher.paths for p in paths)
 
-    def request_eval_towers(self, towers: Sequence[str]) -> None:
-        """Make :meth:`predict` also encode ``towers`` (metrics call this in ``prepare``); the student always is."""
-        for tower in towers:
-            self.tower('image_encoder', tower)  # fails now, naming the config fix, if the tower does not exist
-            if tower not in self.eval_towers:
-                self.eval_towers.append(tower)
+    def request_eval_networks(self, networks: Sequence[str]) -> None:
+        """Make :meth:`predict` also encode ``networks`` (metrics call this in ``prepare``); the student always
+        is."""
+        for network in networks:
+            self.submodule('image_encoder', network)  # fails now, naming the config fix, if the copy does not exist
+            if network not in self.eval_networks:
+                self.eval_networks.append(network)
 
-    def encode_cls(self, images: torch.Tensor, tower: str = 'student') -> torch.Tensor:
+    def encode_cls(self, images: torch.Tensor, network: str = 'student') -> torch.Tensor:
         """(B, 3, H, W) -> (B, D) encoder CLS feature after the final norm (what kNN probes and exports use)."""
-        return self.tower('image_encoder', tower).forward_encoder(images)['tokens'][:, 0]
+        return self.submodule('image_encoder', network).forward_encoder(images)['tokens'][:, 0]
 
-    def encode_image(self, images: torch.Tensor, tower: str = 'student') -> torch.Tensor:
+    def encode_image(self, images: torch.Tensor, network: str = 'student') -> torch.Tensor:
         """(B, 3, H, W) -> (B, embed_dim) projected CLS embedding (not normalised)."""
-        return self.tower('image_projection', tower)(self.encode_cls(images, tower))
+        return self.submodule('image_projection', network)(self.encode_cls(images, network))
 
-    def encode_text(self, tokens: torch.Tensor, tower: str = 'student') -> torch.Tensor:
+    def encode_text(self, tokens: torch.Tensor, network: str = 'student') -> torch.Tensor:
         """(B, L) token ids -> (B, embed_dim) projected EOT embedding (not normalised)."""
         if self.text_encoder is None:
             raise RuntimeError('this model has no text encoder (an image-only method): zero-shot and retrieval '
                                'evaluation need one')
-        return self.tower('text_projection', tower)(self.tower('text_encoder', tower)(tokens))
+        return self.submodule('text_projection', network)(self.submodule('text_encoder', network)(tokens))
 
     def predict(self, inputs: dict, data_samples: list) -> list:
-        """Attach to each data sample, for every tower in ``eval_towers``, the L2-normalised encoder CLS feature
+        """Attach to each data sample, for every network in ``eval_networks``, the L2-normalised encoder CLS feature
         ``image_feats`` (D,) (kNN probes); with a text tower also ``image_embeds`` (embed_dim,) and, for samples that
-        carry ``caption_tokens`` (n, L), ``text_embeds`` (n, embed_dim). EMA fields are named ``ema_<field>``
-        (:func:`tower_field`) and hold what the teacher's copies can encode."""
-        for tower in self.eval_towers:
-            self._predict_tower(inputs['views'][0], data_samples, tower)
+        carry ``caption_tokens`` (n, L), ``text_embeds`` (n, embed_dim). Teacher fields are named
+        ``teacher_<field>`` (:func:`network_field`) and hold what the teacher's copies can encode."""
+        for network in self.eval_networks:
+            self._predict_network(inputs['views'][0], data_samples, network)
         return data_samples
 
-    def _predict_tower(self, images: torch.Tensor, samples: list, tower: str) -> None:
-        """The fields of :meth:`predict` for one tower, from (B, 3, H, W) ``images``."""
-        cls = self.encode_cls(images, tower)
-        _attach(samples, tower_field('image_feats', tower), F.normalize(cls, dim=-1))
-        if self.text_encoder is None or (tower != 'student' and not self.has_ema('image_projection')):
+    def _predict_network(self, images: torch.Tensor, samples: list, network: str) -> None:
+        """The fields of :meth:`predict` for one network, from (B, 3, H, W) ``images``."""
+        cls = self.encode_cls(images, network)
+        _attach(samples, network_field('image_feats', network), F.normalize(cls, dim=-1))
+        if self.text_encoder is None or (network != 'student' and not self.teacher_has('image_projection')):
             return
-        embeds = F.normalize(self.tower('image_projection', tower)(cls), dim=-1)
-        _attach(samples, tower_field('image_embeds', tower), embeds)
+        embeds = F.normalize(self.submodule('image_projection', network)(cls), dim=-1)
+        _attach(samples, network_field('image_embeds', network), embeds)
         captioned = [s for s in samples if 'caption_tokens' in s]
-        if captioned and (tower == 'student' or self.has_ema('text_encoder', 'text_projection')):
-            self._embed_captions(captioned, tower)
+        if captioned and (network == 'student' or self.teacher_has('text_encoder', 'text_projection')):
+            self._embed_captions(captioned, network)
 
-    def _embed_captions(self, samples: list, tower: str) -> None:
+    def _embed_captions(self, samples: list, network: str) -> None:
         """Attach ``text_embeds`` (n, embed_dim), normalised, to samples with ``caption_tokens``; one text pass."""
         device = self.logit_scale.device
         tokens = torch.cat([s.caption_tokens for s in samples]).to(device)
-        text = F.normalize(self.encode_text(tokens, tower), dim=-1).split([len(s.caption_tokens) for s in samples])
-        _attach(samples, tower_field('text_embeds', tower), text)
+        text = F.normalize(self.encode_text(tokens, network), dim=-1).split([len(s.caption_tokens) for s in samples])
+        _attach(samples, network_field('text_embeds', network), text)
 
     @torch.no_grad()
     def clamp_logit_scale(self) -> None:
@@ -234,9 +233,10 @@ class ImageTextPretrainer(BaseModel):
             self.logit_scale.clamp_(0, self.logit_scale_max)
 
 
-def tower_field(name: str, tower: str) -> str:
-    """Data-sample field of ``name`` (e.g. ``image_embeds``) for ``tower``: the student's plain, ``ema_<name>``."""
-    return name if tower == 'student' else f'{tower}_{name}'
+def network_field(name: str, network: str) -> str:
+    """Data-sample field of ``name`` (e.g. ``image_embeds``) for ``network``: the student's plain, the teacher's
+    ``teacher_<name>``."""
+    return name if network == 'student' else f'{network}_{name}'
 
 
 def _attach(samples: list, field: str, values) -> None:

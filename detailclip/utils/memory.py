@@ -8,15 +8,10 @@ _INT_MAX = 2 ** 31 - 1
 def reuse_freed_memory() -> bool:
     """Make glibc's ``malloc`` keep the memory a training step frees and serve the next step's tensors from it.
 
-    By default glibc maps each block above its mmap threshold (128 KiB, rising to at most 32 MiB) freshly from the
-    kernel and unmaps it when it is freed, and returns the top of its heap to the kernel once 128 KiB lie free there.
-    A training step allocates and frees the same large tensors every iteration (activations, (M, 8192) logits, their
-    gradients), so without this each step page-faults and zero-fills all of them again: on the 2-core VM of
-    docs/performance.md an elementwise product of two (1536, 8192) fp32 tensors takes 15 ms instead of 3 ms. After the
-    call no block is mapped on its own, and the heap is trimmed only when 2 GiB lie free at its top, so the process
-    keeps its peak resident size (which the peak measures anyway). The price is fragmentation: glibc's cache of small
-    blocks can keep a freed block from merging with its neighbours for a few steps (a loop of one 64 MiB tensor settles
-    at 5 such blocks; DetailCLIP ViT-B's step showed no higher peak). Forked data-loader workers inherit the setting.
+    glibc otherwise maps each large block freshly from the kernel and unmaps it on free, so every step page-faults
+    and zero-fills its large tensors again. Afterwards nothing is mapped on its own and the heap is trimmed only when
+    2 GiB lie free at its top: the process keeps its peak resident size, at the price of some fragmentation. Forked
+    data-loader workers inherit the setting. What it saves per step: docs/performance_figures.md.
 
     Returns:
         bool: True once set; False, changing nothing, where the C library has no ``mallopt`` (not glibc).

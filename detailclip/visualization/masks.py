@@ -3,7 +3,8 @@ mask and the MAE reconstruction.
 
 :func:`mask_panels` returns the panels by name, :func:`panel_grid` lays them out as one image for the batch: one row
 per sample, one column per panel, left to right ``input | attention | mask | reconstruction`` (absent panels
-dropped, see :data:`PANELS`), separated by white lines.
+dropped, see :data:`PANELS`), separated by white lines. For people, :func:`upscale` enlarges the panels and
+:func:`titled_grid` puts each column's title (:data:`PANEL_TITLES`) above the grid.
 """
 import contextlib
 from typing import Dict, Iterator, Optional
@@ -11,12 +12,15 @@ from typing import Dict, Iterator, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
 from detailclip.models.objectives import MAEObjective, select
 from detailclip.models.ops import unpatchify
 
 PANELS = ('input', 'attention', 'mask', 'reconstruction')
+PANEL_TITLES = dict(input='input', attention='teacher attention', mask='kept / removed (grey)',
+                    reconstruction='reconstruction')
 GREY = 128.  # removed patches are blended towards this grey
 REMOVED_BLEND = 0.7  # weight of the grey on removed patches
 HEAT_BLEND = 0.5  # weight of the heat map over the teacher's view
@@ -75,6 +79,25 @@ def panel_grid(panels: Dict[str, np.ndarray], gap: int = 2) -> np.ndarray:
             grid[top:top + height, left:left + width] = 0
             grid[top:top + panel.shape[0], left:left + panel.shape[1]] = panel
     return grid
+
+
+def upscale(panels: Dict[str, np.ndarray], factor: int) -> Dict[str, np.ndarray]:
+    """Every (K, H, W, 3) panel enlarged ``factor`` times by nearest neighbour, so each patch stays a sharp square."""
+    return {name: panel.repeat(factor, axis=1).repeat(factor, axis=2) for name, panel in panels.items()}
+
+
+def titled_grid(panels: Dict[str, np.ndarray], gap: int = 2) -> np.ndarray:
+    """:func:`panel_grid` under a white strip with each column's title from :data:`PANEL_TITLES`, centred on the
+    column (the font scales with the column width, at most 16 pixels)."""
+    grid = panel_grid(panels, gap)
+    width = max(p.shape[2] for p in panels.values())
+    font = ImageFont.load_default(size=max(8, min(16, width // 12)))
+    strip = Image.new('RGB', (grid.shape[1], 2 * font.size), 'white')
+    draw = ImageDraw.Draw(strip)
+    for c, name in enumerate(panels):
+        draw.text((c * (width + gap) + width // 2, font.size), PANEL_TITLES[name], fill='black', font=font,
+                  anchor='mm')
+    return np.concatenate([np.asarray(strip), grid])
 
 
 @contextlib.contextmanager

@@ -16,12 +16,13 @@ import detailclip.models  # noqa: F401  (registers the model classes)
 from detailclip.models.ops import sincos_pos_embed_2d
 from detailclip.registry import MODELS
 from detailclip.testing import ROOT
-from detailclip.converters.reference import (check_decoder_pos_embed, convert_reference_detailclip, is_reference_detailclip,
-                                        strip_prefix)
+from detailclip.converters.reference import (check_decoder_pos_embed, convert_reference_detailclip,
+                                             is_reference_detailclip, strip_prefix)
 from tools.model_converters import import_detailclip_reference as importer
 
 CONFIG = osp.join(ROOT, 'configs/_base_/models/detailclip_vit-base-p16.py')
 FIXTURE = 'detailclip_reference_small.pt'
+ACCURACIES = ('clip_acc', )
 # our loss() keys for the reference's logged terms
 TERMS = dict(contra_loss_1='clip_view0', contra_loss_2='clip_view1', reconst_loss='loss_pixel',
              ibot_patch_loss='loss_ibot_patch', ibot_cls_loss='loss_ibot_cls', clip_acc='clip_acc')
@@ -35,8 +36,11 @@ def _fixture_path() -> str:
 def reference():
     path = _fixture_path()
     if not osp.isfile(path):
-        pytest.fail(f'reference fixture not found at {osp.abspath(path)}: it belongs in <repo>/../shared/fixtures/ '
-                    f'(or set DETAILCLIP_FIXTURES to the folder holding {FIXTURE})')
+        message = (f'reference fixture {FIXTURE} not found at {osp.abspath(path)}: it belongs in '
+                   f'<repo>/../shared/fixtures/ (or set DETAILCLIP_FIXTURES to the folder holding it)')
+        if os.environ.get('CI', '').lower() == 'true':
+            pytest.fail(message)  # CI has the fixture: a missing one is a broken checkout
+        pytest.skip(message)
     return torch.load(path, weights_only=True)
 
 
@@ -80,6 +84,13 @@ def _rel(ours: torch.Tensor, theirs: float) -> float:
     return abs(float(ours.detach()) - theirs) / abs(theirs)
 
 
+def _matches(key: str, ours: torch.Tensor, theirs: float) -> bool:
+    """Losses within 1e-5 relative error; accuracies (percentages, possibly 0) within 1e-4 points."""
+    if key in ACCURACIES:
+        return abs(float(ours.detach()) - theirs) <= 1e-4
+    return _rel(ours, theirs) <= 1e-5
+
+
 def test_masks_match_reference(reference):
     """The teacher's CLS attention and the attention masker choose exactly the reference's removed tokens."""
     model = _loaded(reference)
@@ -94,13 +105,13 @@ def test_masks_match_reference(reference):
 def test_loss_terms_match_reference(reference):
     """Every logged loss term of one reference step within 1e-5 relative error; backward works in fp32 (Q-D2)."""
     model = _loaded(reference)
-    # the reference semantics come from the base config (methods.md 12.3)
+    # the reference semantics come from the base config (docs/methods.md 11)
     assert (model.masker.ratio, model.masker.ratio_semantics) == (0.5, 'keep_plus_one')
     assert model.objectives.ibot.patch_source == 'decoder' and model.objectives.mae.loss.norm_pix
     expected = reference['losses']
     out = model.loss(dict(views=[reference['u'], reference['v']], text=reference['text']))
     for ref_key, our_key in TERMS.items():
-        assert _rel(out[our_key], expected[ref_key]) <= 1e-5, (ref_key, float(out[our_key]), expected[ref_key])
+        assert _matches(ref_key, out[our_key], expected[ref_key]), (ref_key, float(out[our_key]), expected[ref_key])
     clip = 0.5 * (expected['contra_loss_1'] + expected['contra_loss_2'])
     assert _rel(out['loss_clip'], clip) <= 1e-5
     assert _rel(out['loss_ibot_cls'] + out['loss_ibot_patch'], expected['ibot_loss']) <= 1e-5
@@ -118,19 +129,19 @@ def test_conversion_maps_every_entry(model, reference, prefix):
     ref = {prefix + k: v for k, v in reference['state_dict'].items()}
     assert is_reference_detailclip(ref) and not is_reference_detailclip(model.state_dict())
     target = model.state_dict()
-    target['objectives.ibot.loss.center'] = torch.full_like(target['objectives.ibot.loss.center'], 3.)
+    target['objectives.ibot.loss.cls_center'] = torch.full_like(target['objectives.ibot.loss.cls_center'], 3.)
     out = convert_reference_detailclip(ref, target)
     plain = reference['state_dict']
     assert torch.equal(out['image_projection.weight'], plain['image_projection'].t())
-    assert torch.equal(out['teacher.twins.text_projection.weight'], plain['text_projection_e'].t())
-    assert torch.equal(out['teacher.twins.text_encoder.transformer.resblocks.1.mlp.c_fc.weight'],
+    assert torch.equal(out['teacher.copies.text_projection.weight'], plain['text_projection_e'].t())
+    assert torch.equal(out['teacher.copies.text_encoder.transformer.resblocks.1.mlp.c_fc.weight'],
                        plain['transformer_e.resblocks.1.mlp.c_fc.weight'])
     for name in ('token_embedding.weight', 'positional_embedding', 'ln_final.weight', 'ln_final.bias'):
-        assert torch.equal(out['teacher.twins.text_encoder.' + name], plain[name])
-    assert torch.equal(out['teacher.twins.objectives__ibot__head.last_layer.weight_v'],
+        assert torch.equal(out['teacher.copies.text_encoder.' + name], plain[name])
+    assert torch.equal(out['teacher.copies.objectives__ibot__head.last_layer.weight_v'],
                        plain['ibot_head_e.last_layer.weight_v'])
     assert torch.equal(out['objectives.mae.pixel_head.proj.weight'], plain['reconstruction_pred.weight'])
-    assert torch.equal(out['objectives.ibot.loss.center'], target['objectives.ibot.loss.center'])
+    assert torch.equal(out['objectives.ibot.loss.cls_center'], target['objectives.ibot.loss.cls_center'])
 
 
 def test_conversion_with_other_objective_names(reference):
@@ -144,7 +155,7 @@ def test_conversion_with_other_objective_names(reference):
 @pytest.mark.parametrize('edit, named', [
     (lambda sd: sd.update({'module.extra_head.weight': torch.zeros(1)}), 'extra_head.weight'),
     (lambda sd: sd.pop('module.visual.norm.bias'), 'image_encoder.norm.bias'),
-    (lambda sd: sd.pop('module.ibot_head_e.mlp.4.bias'), 'teacher.twins.objectives__ibot__head.mlp.4.bias'),
+    (lambda sd: sd.pop('module.ibot_head_e.mlp.4.bias'), 'teacher.copies.objectives__ibot__head.mlp.4.bias'),
     (lambda sd: sd.update({'module.logit_scale': torch.zeros(2)}), 'logit_scale'),
 ])
 def test_conversion_names_bad_keys(model, reference, edit, named):
@@ -182,7 +193,7 @@ class _Callable:
 
 
 def _write_reference(path, reference, **extra):
-    """A reference-format training checkpoint: DDP prefix, argparse args, epoch (methods.md 7.6)."""
+    """A reference-format training checkpoint: DDP prefix, argparse args, epoch (docs/methods.md 7.6)."""
     state_dict = {'module.' + k: v for k, v in reference['state_dict'].items()}
     args = argparse.Namespace(model='DetailCLIP_VITB16', mask_ratio=0.5, epochs=50, lr=5e-4)
     torch.save(dict(epoch=50, state_dict=state_dict, best_acc=1.5, args=args, **extra), path)

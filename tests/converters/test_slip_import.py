@@ -100,6 +100,6 @@ def test_mismatches_name_the_keys():
     with pytest.raises(ValueError, match=r"missing keys: \['objectives\.simclr"):
         convert_reference_slip({k.replace('image_mlp', 'ssl_mlp'): v for k, v in slip_format.items()},
                                slip.state_dict())
-    ema = dict(slip_format, **{'module.visual_ema.cls_token': torch.zeros(1)})
-    with pytest.raises(ValueError, match='EMA tower'):
-        convert_reference_slip(ema, slip.state_dict())
+    with_teacher = dict(slip_format, **{'module.visual_ema.cls_token': torch.zeros(1)})
+    with pytest.raises(ValueError, match='EMA teacher'):
+        convert_reference_slip(with_teacher, slip.state_dict())

@@ -73,6 +73,8 @@ CORPUS = {
     10200005: (encode(rgb(4), 'PNG'), '', '', 'empty_caption'),
     10200006: (encode(rgb(5), 'PNG'), '  \t ', '\n', 'empty_caption'),
     10200007: (encode(rgb(6), 'PNG'), b'caf\xe9 au lait', '', 'undecodable_caption'),
+    10200009: (encode(rgb(7), 'PNG'), '\u200b\u200c', '\u2060', 'invisible_caption'),  # zero-width only
+    10200010: (encode(rgb(8), 'PNG'), '\x00\x07', '\ufeff\u3164', 'invisible_caption'),  # control, BOM, filler
     10200008: (None, 'member missing from its zip', '', 'missing_member'),
     10300000: (None, 'archive missing', '', 'missing_archive'),
 }
@@ -124,10 +126,16 @@ def test_image_limits_are_config_values(tmp_path):
 def test_captions():
     assert clean_caption(b' caf\xc3\xa9 ') == 'café'
     for bad, reason in ((b'caf\xe9', 'undecodable_caption'), ('bad \udce9', 'undecodable_caption'),
-                        (None, 'empty_caption'), (' \n\t', 'empty_caption')):
+                        (None, 'empty_caption'), (' \n\t', 'empty_caption'), ('\u200b\u200c', 'invisible_caption'),
+                        ('\x00\x07', 'invisible_caption'), ('\u2060', 'invisible_caption'),
+                        (b'\xe2\x80\x8b \x7f', 'invisible_caption'), ('\u00ad\u202e\u0301', 'invisible_caption'),
+                        ('\u2800\u3000\u115f', 'invisible_caption')):
         with pytest.raises(CorruptSampleError) as info:
             clean_caption(bad)
-        assert info.value.reason == reason
+        assert info.value.reason == reason, bad
+    # a visible character anywhere keeps the caption, zero-width characters and all
+    for good in ('\u200bcat', '\U0001f436', '\x00 7', '\u0915\u094d\u200d\u0937'):
+        assert clean_caption(good) == good.strip()
     tokenizer = CLIPTokenizer(16)
     start = time.perf_counter()
     ids = tokenizer('a' * 2_000_000)  # one two-megabyte word: BPE would take minutes without the cut

@@ -239,6 +239,16 @@ def test_coco_captions(tmp_path):
     assert ds[(0, 5)]['caption'] == ds[(0, 5)]['caption']
 
 
+def test_annotation_files_with_a_byte_order_mark(tmp_path):
+    bom = b'\xef\xbb\xbf'
+    (tmp_path / 'cc3m.tsv').write_bytes(bom + b'filepath\tcaption\na/0.jpg\ta dog\n')
+    ds = ConceptualCaptionsDataset(ann_file='cc3m.tsv', data_root=str(tmp_path), columns=None, layout='column')
+    assert ds.get_data_info(0)['caption'] == 'a dog'
+    coco = dict(images=[dict(id=1, file_name='1.jpg')], annotations=[dict(id=1, image_id=1, caption='a cat')])
+    (tmp_path / 'captions.json').write_bytes(bom + json.dumps(coco).encode())
+    assert len(CocoCaptionsDataset(ann_file='captions.json', data_root=str(tmp_path))) == 1
+
+
 def test_pick_caption_rejects_unknown_mode():
     with pytest.raises(ValueError, match='caption_mode'):
         pick_caption(['a'], 'first')

@@ -151,6 +151,29 @@ def test_missing_column_raises_keyerror_naming_columns(csv_root):
         CsvImageTextDataset(ann_file='train.csv', data_root=str(csv_root), caption_key='caption')
 
 
+def test_rows_with_a_wrong_field_count_are_malformed_and_a_bom_is_read(tmp_path):
+    save_image(tmp_path / 'a.jpg')
+    rows = ['filepath,title,source',
+            'a.jpg,fine,web',
+            'a.jpg,"a cat, quoted",web',  # a quoted comma is part of the caption
+            'a.jpg,a cat, sitting on a mat,web',  # an unquoted comma: 4 fields
+            'a.jpg,no source',  # a missing field: 2 fields
+            '',  # a blank line is no row
+            'a.jpg,\u200b\u2060,web',  # only zero-width characters
+            'a.jpg,\x07\x00,web']  # only control characters
+    (tmp_path / 'train.csv').write_bytes(b'\xef\xbb\xbf' + '\r\n'.join(rows).encode() + b'\r\n')  # BOM, as Excel
+    ds = CsvImageTextDataset(ann_file='train.csv', data_root=str(tmp_path))
+    assert [ds.get_data_info(i)['caption'] for i in range(len(ds))] == ['fine', 'a cat, quoted']
+    assert ds.skipped == Counter(malformed_row=2, invisible_caption=2)
+
+
+def test_an_unclosed_quote_names_the_line(tmp_path):
+    lines = ['filepath,title', 'a.jpg,"never closed'] + ['a.jpg,' + 'x' * 100] * 2000  # the rest becomes one field
+    (tmp_path / 'train.csv').write_text('\n'.join(lines) + '\n')
+    with pytest.raises(ValueError, match=r'train.csv, line \d+: field larger than field limit .* never closes'):
+        CsvImageTextDataset(ann_file='train.csv', data_root=str(tmp_path))
+
+
 @pytest.mark.parametrize('build', [
     lambda root: CsvImageTextDataset(ann_file='train.csv', data_root=str(root)),
     lambda root: ImageFolderClassification(split='classification/val', data_root=str(root)),

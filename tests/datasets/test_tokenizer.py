@@ -1,4 +1,4 @@
-"""CLIP tokenizer (methods.md 1.1): ids, padding, shapes, truncation with and without EOT, cleaning, the transform."""
+"""CLIP tokenizer (docs/methods.md 1.1): ids, padding, shapes, truncation with or without EOT, cleaning, transform."""
 import pytest
 import torch
 from open_clip.tokenizer import SimpleTokenizer

@@ -213,7 +213,7 @@ def test_legacy_enclosing_box_often_misses_a_student_box():
         assert all(inside_image(t, height, width) for _, t in triplets)
         missed = np.mean([not all(contains(t, s) for s in students) for students, t in triplets])
         print(f'legacy sampler, {height}x{width}: teacher box misses a student box in {missed:.1%} of draws')
-        assert 0.6 < missed < 0.8  # methods.md 6.1: ~71 %
+        assert 0.6 < missed < 0.8  # docs/methods.md 6.1: ~71 %
 
 
 def reference_three_crop_boxes(img, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3)):

@@ -11,7 +11,7 @@ from detailclip.testing import TINY_CLIP, tiny_config
 @pytest.fixture(scope='module')
 def tiny_pretrainer(tmp_path_factory):
     """``(model, checkpoint dict)``: a 2-block, 32-wide, patch-16 CLIP with an EMA teacher of its image encoder
-    (moved away from the student, so the two towers differ) and a mask token (dropped by the export)."""
+    (moved away from the student, so the two networks differ) and a mask token (dropped by the export)."""
     import detailclip.models  # noqa: F401  (registers the model parts)
     cfg = tiny_config('unused', str(tmp_path_factory.mktemp('work')), TINY_CLIP)
     cfg.model.image_encoder.use_mask_token = True

@@ -80,8 +80,8 @@ def test_fpn_adapter_gives_strides_4_to_32(patch_size, shapes):
 @pytest.mark.parametrize('fpn_adapter', [False, True])
 def test_levels_are_contiguous_for_mmcv_roi_align(fpn_adapter):
     """Every level, and a convolution of it, is contiguous NCHW, so that mmcv's CPU RoIAlign (which reads the memory
-    as NCHW) pools the same features as torchvision's stride-aware one; a channels-last level scrambled the RoI
-    features of every tiny Mask R-CNN before the seventh session."""
+    as NCHW) pools the same features as torchvision's stride-aware one; a channels-last level scrambles the RoI
+    features of every Mask R-CNN head."""
     from mmcv.ops import RoIAlign
     from torchvision.ops import roi_align
     backbone = ViTBackbone(img_size=64, patch_size=8, embed_dim=16, depth=2, num_heads=2, out_indices=(0, 1),

@@ -1,4 +1,4 @@
-"""COCO detection configs (methods.md 9.4) and the downstream entry, on the tiny synthetic world."""
+"""COCO detection configs (docs/methods.md 9.4) and the downstream entry, on the tiny synthetic world."""
 import glob
 import json
 import os.path as osp
@@ -208,7 +208,7 @@ def test_pretrain_export_and_detect(tiny_world, tmp_path):
     metrics = result['metrics']
     assert 0 <= metrics['coco/bbox_mAP'] <= 1 and 0 <= metrics['coco/segm_mAP'] <= 1 and result['iters'] == 2
     assert not result['no_detections'] or not any(metrics.values())  # AP 0 when nothing was detected
-    assert result['backbone_meta'] == dict(method='clip', tower='student', iter=2, epoch=0)
+    assert result['backbone_meta'] == dict(method='clip', network='student', iter=2, epoch=0)
     assert result['backbone'] == str(work_dir / 'backbone.pth') and (work_dir / 'backbone.safetensors').exists()
     assert len(result['visualisations']) == 2 and all(osp.getsize(p) > 0 for p in result['visualisations'])
 

@@ -1,11 +1,14 @@
-"""Backbone export (methods.md 9.3): student/teacher encoder, DDP prefix, .pth == .safetensors, strict key check,
+"""Backbone export (docs/methods.md 9.3): student/teacher encoder, DDP prefix, .pth == .safetensors, strict key check,
 pos_embed resizing."""
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from timm.layers import resample_abs_pos_embed
 
-from detailclip.converters.export import (build_encoder, export_backbone, extract_encoder, load_backbone, resize_pos_embed,
-                                     save_backbone)
+from detailclip.converters.export import (build_encoder, export_backbone, extract_encoder, load_backbone,
+                                          resize_pos_embed, save_backbone)
+from detailclip.registry import MODELS
+from detailclip.testing import TINY_CLIP, tiny_config
 from tools.model_converters import export_backbone as export_tool
 
 
@@ -13,15 +16,15 @@ def _encoder_state(module):
     return {k: v for k, v in module.state_dict().items() if k != 'mask_token'}
 
 
-@pytest.mark.parametrize('tower', ['student', 'teacher'])
-def test_export_takes_the_tower_and_its_meta(tiny_pretrainer, tower):
+@pytest.mark.parametrize('network', ['student', 'teacher'])
+def test_export_takes_the_network_and_its_meta(tiny_pretrainer, network):
     model, checkpoint = tiny_pretrainer
-    state_dict, meta = export_backbone(checkpoint, tower)
-    source = model.image_encoder if tower == 'student' else model.teacher.twin('image_encoder')
+    state_dict, meta = export_backbone(checkpoint, network)
+    source = model.image_encoder if network == 'student' else model.teacher.copy_of('image_encoder')
     expected = _encoder_state(source)
     assert state_dict.keys() == expected.keys()
     assert all(torch.equal(state_dict[k], expected[k]) for k in expected)
-    assert meta['tower'] == tower and meta['method'] == 'clip' and meta['objectives'] == ['clip']
+    assert meta['network'] == network and meta['method'] == 'clip' and meta['objectives'] == ['clip']
     assert (meta['iter'], meta['epoch']) == (7, 0)
     assert meta['encoder'] == dict(img_size=64, patch_size=16, embed_dim=32, depth=2, num_heads=2, mlp_ratio=4.0,
                                    stem='conv')
@@ -93,11 +96,23 @@ def test_resize_rejects_a_wrong_grid(tiny_pretrainer):
         resize_pos_embed(trained, (8, 8), old_grid=(2, 3))
 
 
+def test_command_line_teacher_of_a_method_without_one(tmp_path):
+    """CLIP has no EMA teacher: --teacher ends in one line that says to export the student, not a traceback."""
+    cfg = tiny_config('unused', str(tmp_path), TINY_CLIP)
+    with DefaultScope.overwrite_default_scope('detailclip'):
+        model = MODELS.build(cfg.model)
+    path = tmp_path / 'iter_1.pth'
+    torch.save(dict(meta=dict(cfg=cfg.pretty_text, iter=1, epoch=0), state_dict=model.state_dict()), path)
+    with pytest.raises(SystemExit, match='export the student, without --teacher') as err:
+        export_tool.main([str(path), str(tmp_path / 'bb'), '--teacher'])
+    assert '\n' not in str(err.value) and not list(tmp_path.glob('bb.*'))
+
+
 def test_command_line(tiny_pretrainer, tmp_path):
     _, checkpoint = tiny_pretrainer
     torch.save(checkpoint, tmp_path / 'iter_7.pth')
     pth, safetensors = export_tool.main([str(tmp_path / 'iter_7.pth'), str(tmp_path / 'bb'), '--teacher',
                                          '--img-size', '128'])
     state_dict, meta = load_backbone(safetensors)
-    assert meta['tower'] == 'teacher' and meta['encoder']['img_size'] == 128
+    assert meta['network'] == 'teacher' and meta['encoder']['img_size'] == 128
     assert state_dict['pos_embed'].shape == (1, 1 + 8 * 8, 32)

@@ -1,4 +1,4 @@
-"""Layer-wise lr decay (methods.md 9.4): lr scale and weight decay of every named parameter of a tiny model."""
+"""Layer-wise lr decay (docs/methods.md 9.4): lr scale and weight decay of every named parameter of a tiny model."""
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper

@@ -1,4 +1,4 @@
-"""ADE20K segmentation configs (methods.md 9.4) and the downstream entry, on the tiny synthetic world."""
+"""ADE20K segmentation configs (docs/methods.md 9.4) and the downstream entry, on the tiny synthetic world."""
 import glob
 import json
 import os.path as osp
@@ -53,7 +53,7 @@ def test_paper_recipes(config):
     else:
         assert cfg.optim_wrapper.optimizer.lr == 8e-4 and backbone.frozen_stages == 12 and not backbone.fpn_adapter
         assert head.type == 'FCNHead' and head.num_convs == 0 and head.input_transform == 'resize_concat'
-        assert head.channels == 4 * 768
+        assert head.channels == 4 * 768 and head.dropout_ratio == 0  # iBOT's linear config: no dropout
         assert cfg.train_dataloader.batch_size == 4
 
 
@@ -131,6 +131,6 @@ def test_pretrain_export_and_segment(tiny_world, tmp_path):
         with open(work_dir / 'metrics.json') as f:
             assert json.load(f) == result
         assert 0 <= result['metrics']['mIoU'] <= 100 and result['iters'] == 2
-        assert result['backbone_meta'] == dict(method='clip', tower='student', iter=2, epoch=0)
+        assert result['backbone_meta'] == dict(method='clip', network='student', iter=2, epoch=0)
         assert (work_dir / 'backbone.pth').exists() and (work_dir / 'backbone.safetensors').exists()
         assert len(result['visualisations']) == 2 and all(osp.getsize(p) > 0 for p in result['visualisations'])

@@ -2,12 +2,15 @@
 each naming the key and the fix."""
 import glob
 import os.path as osp
+import re
 
 import pytest
 from mmengine.config import Config
+from mmengine.hooks import CheckpointHook
 
 from detailclip.testing import ROOT, TINY_CLIP
-from detailclip.engine.config import ConfigError, accepted_arguments, load_config, pipeline_views, validate_config
+from detailclip.engine.config import (ConfigError, ConfigWarning, accepted_arguments, load_config, pipeline_views,
+                                      validate_config)
 
 DETAILCLIP = osp.join(ROOT, 'configs/detailclip/detailclip_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py')
 IBOT = osp.join(ROOT, 'configs/ibot/ibot_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py')
@@ -44,8 +47,8 @@ def test_misspelled_argument_in_the_pipeline():
 
 def test_misspelled_type_gets_a_suggestion():
     message = _error(TINY_CLIP, **{'model.image_encoder.type': 'VisionTransfomer'})
-    assert "model.image_encoder.type='VisionTransfomer' is not registered; did you mean 'VisionTransformer'?" \
-        in message, message
+    assert ("model.image_encoder.type='VisionTransfomer' is not a registered model type; did you mean "
+            "'VisionTransformer'?") in message, message
 
 
 def test_arguments_passed_on_to_a_base_class_are_known():
@@ -136,3 +139,47 @@ def test_work_dir_precedence():
     assert load_config(IBOT, default_work_dir=fallback).work_dir == osp.join('fallback', osp.basename(IBOT))
     assert load_config(IBOT, {'work_dir': 'own'}, default_work_dir=fallback).work_dir == 'own'
     assert load_config(IBOT, {'work_dir': 'own'}, work_dir='given', default_work_dir=fallback).work_dir == 'given'
+
+
+# Each mistake stops tools/train.py before data is read: the data root does not exist, so a later check would fail
+# on it instead.
+NO_DATA = ['train_dataloader.dataset.data_root=/nonexistent/data']
+
+
+@pytest.mark.parametrize('option,expected', [
+    ('optim_wrapper.optimizer.lr=-0.001', 'optim_wrapper.optimizer.lr=-0.001 is negative: it must be >= 0'),
+    ('optim_wrapper.optimizer.lr=abc', "optim_wrapper.optimizer.lr='abc': AdamW expects"),
+    ('train_dataloader.batch_size=0', 'train_dataloader.batch_size=0: it must be a positive int'),
+    ('train_dataloader.batch_szie=8', "train_dataloader.batch_szie: DataLoader has no argument 'batch_szie'; did "
+                                      "you mean 'batch_size'?"),
+    ('train_cfg.max_iter=3', "train_cfg.max_iter: ResumableIterBasedTrainLoop has no argument 'max_iter'; did you "
+                             "mean 'max_iters'?"),
+    ('default_hooks.checkpoint.intervall=2', "default_hooks.checkpoint.intervall: AtomicCheckpointHook has no "
+                                             "argument 'intervall'; did you mean 'interval'?"),
+    ('model.text_encoder.context_length=16', 'train_dataloader.dataset.pipeline[2].context_length=32 is longer '
+                                             'than model.text_encoder.context_length=16'),
+    ('model.image_encoder.type=FooBarEncoder', "model.image_encoder.type='FooBarEncoder' is not a registered model "
+                                               "type; register your class with @MODELS.register_module()"),
+])
+def test_train_stops_before_reading_data(option, expected, tmp_path):
+    from tools import train
+    with pytest.raises(SystemExit) as info:
+        train.main([TINY_CLIP, '--work-dir', str(tmp_path), '--cfg-options', option, *NO_DATA])
+    assert expected in str(info.value), str(info.value)
+    assert not any(tmp_path.iterdir()), 'nothing is written before the config is valid'
+
+
+def test_checkpoint_arguments_are_those_it_passes_on():
+    params = accepted_arguments(CheckpointHook)  # its **kwargs all go to Runner.save_checkpoint
+    assert {'interval', 'max_keep_ckpts', 'save_optimizer'} <= set(params) and 'intervall' not in params
+
+
+@pytest.mark.parametrize('option,expected', [
+    ('max_iter=3', "unknown top-level key, nothing reads it; did you mean 'train_cfg.max_iters'?"),
+    ('context_length=16', "'context_length' is a variable of the config file, already used when the file loaded, so "
+                          "setting it changes nothing; set the keys that use it instead (.*model.text_encoder"),
+])
+def test_top_level_keys_nothing_reads_are_warned(option, expected):
+    key, value = option.split('=')
+    with pytest.warns(ConfigWarning, match=re.escape(expected).replace(r'\.\*', '.*')):
+        load_config(TINY_CLIP, {key: int(value)})

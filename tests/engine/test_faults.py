@@ -9,6 +9,7 @@ import json
 import os
 import os.path as osp
 import pickle
+import re
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -16,6 +17,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from mmengine.logging import MessageHub
+from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader
 
@@ -115,24 +117,113 @@ def test_nan_loss_stops_before_checkpointing(tiny_world, tmp_path):
     cfg = _config(tiny_world, str(tmp_path), config=osp.join(ROOT, 'configs/clip/'
                                                              'clip_vit-tiny-p8_1xb128-coslr-12e_synthetic-world.py'),
                   nan_at_iter=3, nan_term='loss_clip')
-    cfg.default_hooks.checkpoint.interval = 1
+    cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=2)
     with pytest.raises(NonFiniteLossError) as info:
         Runner.from_cfg(cfg).train()
     message = str(info.value)
-    assert 'iteration 3: loss=nan, loss_clip=nan' in message, message
-    assert 'iter_2.pth' in message and '--resume' in message
-    assert sorted(glob.glob('*.pth', root_dir=tmp_path)) == ['iter_2.pth']  # iter_1.pth rotated out, no iter_3.pth
-    assert _last_checkpoint(str(tmp_path)).endswith('iter_2.pth')
-    for key, value in _state(str(tmp_path / 'iter_2.pth')).items():
-        assert not value.is_floating_point() or value.isfinite().all(), key
+    assert 'non-finite loss at iteration 3: loss_clip=nan' in message, message
+    # iteration 3 started from iter_2.pth's weights: only iter_1.pth is known to train on with finite values
+    assert (f'{tmp_path}/iter_2.pth holds the weights that gave this value; {tmp_path}/iter_1.pth is the last '
+            'checkpoint whose weights trained on with finite values, and last_checkpoint now points to it') in message
+    assert '--resume' in message
+    assert sorted(glob.glob('*.pth', root_dir=tmp_path)) == ['iter_1.pth', 'iter_2.pth']  # no iter_3.pth
+    assert _last_checkpoint(str(tmp_path)).endswith('iter_1.pth')
+
+
+def _divergence_config(world: str, work_dir: str):
+    """The tiny CLIP run at lr=1e30 (AdamW, warm-up from 1e-6): its second update blows the weights up to ~1e29,
+    which are finite but give a NaN loss in the next iteration."""
+    cfg = _config(world, work_dir, config=osp.join(ROOT, 'configs/clip/clip_vit-tiny-p8_1xb128-coslr-12e_synthetic'
+                                                         '-world.py'))
+    cfg.optim_wrapper.optimizer.lr = 1e30
+    cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=3)
+    return cfg
+
+
+def _loss_on_a_real_batch(runner, checkpoint: str) -> dict:
+    runner.load_checkpoint(checkpoint)
+    batch = next(iter(runner.train_dataloader))
+    with torch.no_grad():
+        return runner.model(**runner.model.data_preprocessor(batch, True), mode='loss')
+
+
+def _finite(losses: dict) -> bool:
+    return all(bool(v.isfinite().all()) for k, v in losses.items() if 'loss' in k)
+
+
+def test_divergence_stops_before_the_update_and_names_a_checkpoint_with_a_finite_loss(tiny_world, tmp_path):
+    runner = Runner.from_cfg(_divergence_config(tiny_world, str(tmp_path)))
+    with pytest.raises(NonFiniteLossError) as info:
+        runner.train()
+    message = str(info.value)
+    failed = int(re.search(r'at iteration (\d+)', message).group(1))
+    named = re.search(r'(\S+) is the last checkpoint whose weights trained on with finite values', message).group(1)
+    started_from = str(tmp_path / f'iter_{failed - 1}.pth')
+    assert f'{started_from} holds the weights that gave this value' in message, message
+    assert _last_checkpoint(str(tmp_path)) == named
+    # the failing step was not applied: the model still holds the weights the iteration started from
+    for key, value in _state(started_from).items():
+        assert torch.equal(runner.model.state_dict()[key], value), key
+    assert _finite(_loss_on_a_real_batch(runner, named))
+    assert not _finite(_loss_on_a_real_batch(runner, started_from))  # what the message named before the fix
+
+
+class _TinyLossModel(torch.nn.Module):
+    """``forward(x) -> {'loss_sum': sum(w x), 'loss_const': const}``: a model whose loss dict the hook records."""
+
+    def __init__(self, const: float = 0.0):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(4))
+        self.const = const
+
+    def forward(self, x: torch.Tensor) -> dict:
+        return dict(loss_sum=(self.weight * x).sum(), loss_const=torch.tensor(self.const), acc=torch.tensor(1.0))
+
+
+def _hooked(model, tmp_path, name: str):
+    """A FiniteLossHook installed (before_train) on ``model`` with an SGD OptimWrapper; returns (hook, runner)."""
+    runner = SimpleNamespace(iter=4, model=model, optim_wrapper=OptimWrapper(torch.optim.SGD(model.parameters(), 0.1)),
+                             message_hub=MessageHub.get_instance(name), work_dir=str(tmp_path))
+    hook = FiniteLossHook()
+    hook.before_train(runner)
+    hook.before_train_iter(runner, 0)
+    return hook, runner
+
+
+def test_checks_run_before_the_update_and_a_grad_scaler_overflow_is_a_skipped_step(tmp_path):
+    # a NaN loss term without gradient: the gradients are finite, the step is still refused
+    model = _TinyLossModel(const=float('nan'))
+    hook, runner = _hooked(model, tmp_path, 'finite_nan_term')
+    losses = model(torch.ones(4))
+    with pytest.raises(NonFiniteLossError, match=r'non-finite loss at iteration 5: loss_const=nan \(finite: '):
+        runner.optim_wrapper.update_params(losses['loss_sum'] + losses['loss_const'])
+    assert torch.equal(model.weight, torch.ones(4))
+
+    # an infinite gradient from a finite loss: refused without a scaler ...
+    model = _TinyLossModel()
+    hook, runner = _hooked(model, tmp_path, 'finite_inf_grad')
+    with pytest.raises(NonFiniteLossError, match='non-finite gradient norm at iteration 5: grad_norm=inf'):
+        runner.optim_wrapper.update_params(model(torch.tensor([3e38, -3e38, 0, 0]))['loss_sum'] * 2)  # loss 0
+    assert torch.equal(model.weight, torch.ones(4))
+
+    # ... and a normal skipped step with one: the scaler never calls the optimizer's step, the scale backs off
+    scaler = torch.amp.GradScaler('cpu', init_scale=2.0**100)
+    hook.before_train_iter(runner, 0)
+    runner.optim_wrapper.zero_grad()
+    scaler.scale(model(torch.full((4, ), 1e9))['loss_sum']).backward()  # 1e9 * 2**100 overflows: grads are inf
+    scaler.step(runner.optim_wrapper.optimizer)
+    scaler.update()
+    hook.after_train_iter(runner, 0)
+    assert scaler.get_scale() == 2.0**99 and torch.equal(model.weight, torch.ones(4))
 
 
 def _finite_check_on_rank(rank: int) -> str:
-    """FiniteLossHook on a step whose loss is NaN on rank 1 only: what each rank does."""
-    runner = SimpleNamespace(iter=4, message_hub=MessageHub.get_instance('finite_loss_gloo'))
-    loss = torch.tensor(float('nan') if rank == 1 else 1.0)
+    """FiniteLossHook on an iteration whose loss is NaN on rank 1 only: what each rank does."""
+    model = _TinyLossModel(const=float('nan') if rank == 1 else 1.0)
+    hook, runner = _hooked(model, '.', 'finite_loss_gloo')
+    model(torch.ones(4))
     try:
-        FiniteLossHook().after_train_iter(runner, 0, outputs={'loss': loss, 'loss_clip': loss, 'clip_acc': loss})
+        hook.after_train_iter(runner, 0)  # an iteration without an optimizer step: checked after it
     except NonFiniteLossError as err:
         return str(err)
     return 'continued'
@@ -141,8 +232,9 @@ def _finite_check_on_rank(rank: int) -> str:
 @pytest.mark.dist
 def test_nan_on_one_rank_stops_every_rank(tmp_path):
     rank0, rank1 = run_gloo(_finite_check_on_rank, 2, tmp_path)
-    assert rank1.startswith('non-finite loss at iteration 5: loss=nan, loss_clip=nan'), rank1
-    assert rank0.startswith('non-finite loss at iteration 5: a term on another rank (finite: loss=1, '), rank0
+    assert rank1.startswith('non-finite loss at iteration 5: loss_const=nan (finite: loss_sum=4)'), rank1
+    assert rank0.startswith('non-finite loss or gradient norm at iteration 5: on another rank (finite: loss_sum=4, '
+                            'loss_const=1)'), rank0
 
 
 class _Payload:

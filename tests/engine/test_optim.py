@@ -1,4 +1,4 @@
-"""Optimisation conventions (methods.md 1.6): parameter groups, AdamW through the registry, warm-up + cosine LR,
+"""Optimisation conventions (docs/methods.md 1.6): parameter groups, AdamW through the registry, warm-up + cosine LR,
 bf16 autocast wrapper on CPU."""
 import math
 
@@ -167,6 +167,17 @@ def toy_wrapper(lrs=(1e-3, )):
     return OptimWrapper(optimizer=opt)
 
 
+def scheduled_lrs(wrapper, sched, steps: int) -> np.ndarray:
+    """(steps, groups) learning rates as the train loop sees them: it reads the lr, steps the optimizer, then the
+    scheduler."""
+    seen = []
+    for _ in range(steps):
+        seen.append([g['lr'] for g in wrapper.optimizer.param_groups])
+        wrapper.step()
+        sched.step()
+    return np.array(seen)
+
+
 def test_scheduler_runner_path_matches_closed_form():
     init_default_scope('detailclip')
     wrapper = toy_wrapper((1e-3, 2e-3))
@@ -175,12 +186,7 @@ def test_scheduler_runner_path_matches_closed_form():
         default_args=dict(optimizer=wrapper, epoch_length=10))
     assert isinstance(sched, WarmupCosineLR)
     assert (sched.warmup, sched.begin, sched.end, sched.by_epoch) == (10, 0, 30, False)
-    seen = []
-    for _ in range(30):  # the train loop reads the lr, steps the optimizer, then the scheduler
-        seen.append([g['lr'] for g in wrapper.optimizer.param_groups])
-        wrapper.step()
-        sched.step()
-    seen = np.array(seen)
+    seen = scheduled_lrs(wrapper, sched, 30)
     for g, peak in enumerate((1e-3, 2e-3)):
         np.testing.assert_allclose(seen[:, g], reference_schedule(peak, 1e-6, 1e-5, 10, 30), rtol=1e-9, atol=1e-15)
         np.testing.assert_allclose(seen[:, g], [warmup_cosine(i, 30, 10, peak, 1e-6, 1e-5) for i in range(30)],
@@ -193,21 +199,13 @@ def test_scheduler_from_tiny_config_and_in_iterations(cfg):
     sched_cfg = dict(cfg.param_scheduler[0], end=2)
     wrapper = toy_wrapper((5e-4, ))
     sched = PARAM_SCHEDULERS.build(sched_cfg, default_args=dict(optimizer=wrapper, epoch_length=4))
-    lrs = []
-    for _ in range(8):
-        lrs.append(wrapper.optimizer.param_groups[0]['lr'])
-        wrapper.step()
-        sched.step()
-    np.testing.assert_allclose(lrs, reference_schedule(5e-4, 1e-6, 1e-5, 4, 8), rtol=1e-9)
+    np.testing.assert_allclose(scheduled_lrs(wrapper, sched, 8)[:, 0], reference_schedule(5e-4, 1e-6, 1e-5, 4, 8),
+                               rtol=1e-9)
     # in iterations directly
     wrapper = toy_wrapper((5e-4, ))
     sched = WarmupCosineLR(wrapper, warmup_iters=4, start_lr=1e-6, end_lr=1e-5, end=8)
-    lrs = []
-    for _ in range(8):
-        lrs.append(wrapper.optimizer.param_groups[0]['lr'])
-        wrapper.step()
-        sched.step()
-    np.testing.assert_allclose(lrs, reference_schedule(5e-4, 1e-6, 1e-5, 4, 8), rtol=1e-9)
+    np.testing.assert_allclose(scheduled_lrs(wrapper, sched, 8)[:, 0], reference_schedule(5e-4, 1e-6, 1e-5, 4, 8),
+                               rtol=1e-9)
     with pytest.raises(ValueError):
         WarmupCosineLR(toy_wrapper(), warmup_iters=4)  # no finite end
     with pytest.raises(ValueError):

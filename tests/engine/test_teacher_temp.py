@@ -52,9 +52,9 @@ def test_hook_drives_ibot_loss_and_skips_unset():
     objective = IBOTObjective(head=dict(in_dim=8, out_dim=6, hidden_dim=8, bottleneck_dim=4))
     hook = TeacherTempHook(cls=dict(start=0.04, end=0.07, warmup_epochs=3), patch=None)
     hook.before_train_iter(_runner(objective, 2 * 7 + 3, iters_per_epoch=7), batch_idx=3)  # epoch 2
-    assert objective.loss.teacher_temp == pytest.approx(0.07) and objective.loss.teacher_temp2 == 0.04
+    assert objective.loss.cls_teacher_temp == pytest.approx(0.07) and objective.loss.patch_teacher_temp == 0.04
     hook.before_train_iter(_runner(objective, 7, iters_per_epoch=7), batch_idx=0)  # epoch 1
-    assert objective.loss.teacher_temp == pytest.approx(0.055)
+    assert objective.loss.cls_teacher_temp == pytest.approx(0.055)
 
 
 def test_bad_schedules_fail_at_construction():

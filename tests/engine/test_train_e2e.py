@@ -1,4 +1,5 @@
 """End-to-end runs through the real MMEngine Runner and the command-line tools on a tiny synthetic world."""
+import glob
 import json
 import os.path as osp
 
@@ -48,10 +49,11 @@ def _run(cfg, stop_at=None, resume=False):
     return runner
 
 
-def _losses(runner):
+def _logged(runner, key='loss'):
+    """Iteration -> ``key`` of the training rows the run logged."""
     with open(osp.join(runner.log_dir, 'vis_data', 'scalars.json')) as f:
         rows = [json.loads(line) for line in f]
-    return {r['iter']: r['loss'] for r in rows if 'loss' in r}
+    return {r['iter']: r[key] for r in rows if 'loss' in r}
 
 
 def _weights(path):
@@ -69,7 +71,7 @@ def test_resume_continues_exactly(tiny_world, tmp_path):
     second = _run(tiny_config(tiny_world, str(tmp_path / 'cut'), max_iters=2 * N), resume=True)
     resumed_loaded = list(RecordingCsvDataset.loaded)
 
-    full_losses, first_losses, second_losses = _losses(full), _losses(first), _losses(second)
+    full_losses, first_losses, second_losses = _logged(full), _logged(first), _logged(second)
     assert {**first_losses, **second_losses} == full_losses
     assert sorted(second_losses) == list(range(N + 1, 2 * N + 1))
     ref, res = _weights(tmp_path / 'full' / f'iter_{2 * N}.pth'), _weights(tmp_path / 'cut' / f'iter_{2 * N}.pth')
@@ -79,6 +81,25 @@ def test_resume_continues_exactly(tiny_world, tmp_path):
     # the resumed run decodes only the samples of iterations N+1..2N, the same ones as the uninterrupted run
     assert resumed_loaded == full_loaded[-len(resumed_loaded):]
     assert len(resumed_loaded) == N * 8
+
+
+@pytest.mark.slow
+def test_resume_with_a_larger_length_follows_the_new_schedule(tiny_world, tmp_path):
+    """A run of N iterations resumed with 2N (what a larger max_epochs gives) has the lr of a run configured with
+    2N from the start, not the first run's flat end."""
+    def config(name: str, iters: int):
+        cfg = tiny_config(tiny_world, str(tmp_path / name), max_iters=iters)
+        cfg.param_scheduler[0].warmup_epochs = 0.1  # one warm-up iteration (12 per epoch), then the cosine
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+        return cfg
+
+    straight = _logged(_run(config('straight', 2 * N)), 'lr')
+    first = _logged(_run(config('extended', N)), 'lr')
+    resumed = _run(config('extended', 2 * N), resume=True)
+    assert first[N] != straight[N]  # the first run's cosine ended at N
+    assert _logged(resumed, 'lr') == pytest.approx({i: lr for i, lr in straight.items() if i > N}, rel=1e-6)
+    [log] = glob.glob(osp.join(resumed.log_dir, '*.log'))
+    assert 'the config changed the resumed schedule (end 3 -> 6)' in open(log).read()
 
 
 def test_history_buffers_round_trip_through_plain_data(tmp_path):
@@ -97,7 +118,8 @@ def test_history_buffers_round_trip_through_plain_data(tmp_path):
 @pytest.mark.slow
 def test_train_and_test_tools(tiny_world, tmp_path, monkeypatch):
     """tools/train.py --amp (bf16 autocast on CPU) trains and validates, keeping freed host memory as the config's
-    env_cfg says; tools/test.py evaluates the checkpoint."""
+    env_cfg says, and logs the validation timings under their own keys; tools/test.py evaluates the checkpoint and
+    writes its metrics rounded for people."""
     from tools import test as test_tool
     from tools import train as train_tool
     cfg = tiny_config(tiny_world, str(tmp_path / 'run'), max_iters=2)
@@ -109,11 +131,21 @@ def test_train_and_test_tools(tiny_world, tmp_path, monkeypatch):
     train_tool.main([str(cfg_file), '--amp', '--work-dir', str(tmp_path / 'run'),
                      '--cfg-options', 'train_cfg.val_at_start=True'])
     assert cfg.env_cfg.reuse_freed_memory and calls == [1]
+    [scalars] = glob.glob(str(tmp_path / 'run' / '*' / 'vis_data' / 'scalars.json'))
+    rows = [json.loads(line) for line in open(scalars)]
+    train_rows, val_rows = [r for r in rows if 'loss' in r], [r for r in rows if 'zero-shot/top1' in r]
+    assert len(train_rows) == 2 and all({'time', 'data_time'} <= set(r) for r in train_rows)
+    assert len(val_rows) == 2 and all({'val/time', 'val/data_time'} <= set(r) and 'time' not in r and
+                                      'data_time' not in r for r in val_rows)
     ckpt = tmp_path / 'run' / 'iter_2.pth'
     assert ckpt.exists()
     metrics = test_tool.main([str(cfg_file), str(ckpt), '--work-dir', str(tmp_path / 'test')])
     for key in ('zero-shot/top1', 'zero-shot/top5', 'retrieval/i2t_R@1', 'retrieval/t2i_R@10'):
         assert 0 <= metrics[key] <= 100, key
+    [written] = glob.glob(str(tmp_path / 'test' / '*' / 'metrics.json'))
+    written = json.load(open(written))
+    assert written.keys() == metrics.keys()
+    assert all(written[k] == round(v, 4) for k, v in metrics.items() if isinstance(v, float))
 
 
 def test_amp_flag_picks_a_wrapper_for_the_device(tmp_path):

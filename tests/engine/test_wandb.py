@@ -13,8 +13,10 @@ from mmengine.runner import Runner
 
 from detailclip.engine.hooks.wandb import enable_wandb, run_group, run_tags
 from detailclip.testing import ROOT, shrink_model, tiny_config
+from tools import sweep
 
 ABLATION = osp.join(ROOT, 'configs/ablations/detailclip/detailclip_vit-tiny-p8_{}_synthetic-world.py')
+SWEEPS = sorted(glob.glob(osp.join(ROOT, 'configs', 'sweeps', '*.yaml')))
 ITERS, BATCH = 2, 4  # iterations of each run (the resume adds ITERS more), batch size
 BLOCK, HEADER = 32768, 7  # the .wandb file is a LevelDB-style log: 32 KiB blocks, 7-byte record headers
 
@@ -121,6 +123,31 @@ def test_group_and_tags_follow_the_config():
     assert 'method:slip' in run_tags(slip) and not any(tag.startswith('masker:') for tag in run_tags(slip))
     slip.wandb_group = 'my-sweep'
     assert run_group(slip) == 'my-sweep'
+
+
+def test_tags_tell_the_mask_ratio_semantics_apart():
+    """DetailCLIP's base recipe (the reference's keep_plus_one count) and the mask-ratio 0.5 ablation (the removed
+    fraction) share ``mask_ratio:0.5``; the semantics tell them apart."""
+    base = set(run_tags(Config.fromfile(osp.join(
+        ROOT, 'configs/detailclip/detailclip_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py'))))
+    ablation = set(run_tags(Config.fromfile(ABLATION.format('mask-ratio-0.5'))))
+    assert {'mask_ratio:0.5', 'ratio_semantics:keep_plus_one', 'masker.block_size:2'} <= base
+    assert {'mask_ratio:0.5', 'ratio_semantics:remove'} <= ablation and 'ratio_semantics:keep_plus_one' not in ablation
+    random_mask = run_tags(Config.fromfile(ABLATION.format('random-mask')))  # RandomMask's ratio is the removed one
+    assert 'mask_ratio:0.5' in random_mask and not any(tag.startswith('ratio_semantics:') for tag in random_mask)
+
+
+@pytest.mark.parametrize('path', SWEEPS, ids=osp.basename)
+def test_every_point_of_a_shipped_sweep_has_its_own_tags(path):
+    """What a sweep varies (masker type, keep, block size, ratio, loss weights) shows in the tags."""
+    spec = sweep.load_sweep(path)
+    config, _ = sweep.config_and_args(spec)
+    tags = set()
+    for point in sweep.expand(spec):
+        cfg = Config.fromfile(osp.join(ROOT, config))
+        cfg.merge_from_dict(point)
+        tags.add(frozenset(run_tags(cfg)))
+    assert len(tags) == len(sweep.expand(spec)) > 1
 
 
 def test_wandb_flag_adds_the_backend_and_hook(tmp_path):

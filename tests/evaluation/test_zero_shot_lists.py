@@ -7,7 +7,7 @@ from PIL import Image
 from detailclip.datasets import ImageFolderClassification
 from detailclip.evaluation import zero_shot_preset
 
-# methods.md 9.1: the 7-template CLIP subset used by SLIP/DetailCLIP for ImageNet
+# docs/methods.md 9.1: the 7-template CLIP subset used by SLIP/DetailCLIP for ImageNet
 SEVEN_TEMPLATES = ['itap of a {}.', 'a bad photo of the {}.', 'a origami {}.', 'a photo of the large {}.',
                    'a {} in a video game.', 'art of the {}.', 'a photo of the small {}.']
 

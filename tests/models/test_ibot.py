@@ -11,7 +11,8 @@ from torch import nn
 from detailclip.models.heads.ibot_head import DINOHead, IBOTHead
 from detailclip.models.losses import ibot_loss
 from detailclip.models.losses.ibot_loss import DINOLoss, IBOTLoss
-from detailclip.models.objectives.ibot import DINOObjective, IBOTObjective
+from detailclip.models.objectives.dino import DINOObjective
+from detailclip.models.objectives.ibot import IBOTObjective
 from detailclip.registry import MODELS
 
 D, K, K2 = 8, 12, 10
@@ -57,12 +58,12 @@ def reference_cls(s_cls, t_cls, center, t_temp, s_temp=0.1):
     return sum(terms) / len(terms)
 
 
-def reference_patch(s_patch, t_patch, masks, center2, t_temp, s_temp=0.1):
+def reference_patch(s_patch, t_patch, masks, patch_center, t_temp, s_temp=0.1):
     """Mean over views and samples of sum_n M H / max(1, sum_n M)."""
     num_views, batch, num_patches = masks.shape
     total = 0
     for p, b in itertools.product(range(num_views), range(batch)):
-        terms = [_h(t_patch[p, b, n], s_patch[p, b, n], center2, t_temp, s_temp)
+        terms = [_h(t_patch[p, b, n], s_patch[p, b, n], patch_center, t_temp, s_temp)
                  for n in range(num_patches) if masks[p, b, n]]
         total = total + sum(terms) / max(1, len(terms))
     return total / (num_views * batch)
@@ -87,8 +88,8 @@ def _masks(num_views, batch, num_patches, gen, kind):
 def _ibot_loss(out_dim=K, patch_out_dim=K2, centers=True, gen=None):
     loss = IBOTLoss(out_dim, patch_out_dim).double()
     if centers:
-        loss.center.copy_(torch.randn(1, out_dim, generator=gen))
-        loss.center2.copy_(torch.randn(1, 1, patch_out_dim, generator=gen))
+        loss.cls_center.copy_(torch.randn(1, out_dim, generator=gen))
+        loss.patch_center.copy_(torch.randn(1, 1, patch_out_dim, generator=gen))
     return loss
 
 
@@ -158,9 +159,9 @@ def test_last_layer_norm_fixed(norm_last_layer):
 def test_head_deepcopy_after_forward_and_errors():
     head = _tiny_head()
     head(torch.randn(2, D, dtype=torch.float64)).sum().backward()
-    twin = copy.deepcopy(head)  # what the EMA teacher does
+    teacher_head = copy.deepcopy(head)  # what the EMA teacher does
     x = torch.randn(2, D, dtype=torch.float64)
-    torch.testing.assert_close(twin(x), head(x))
+    torch.testing.assert_close(teacher_head(x), head(x))
     with pytest.raises(ValueError, match='patch_out_dim'):
         IBOTHead(D, out_dim=K, patch_out_dim=K2)
     with pytest.raises(ValueError, match='norm'):
@@ -179,7 +180,7 @@ def test_ibot_loss_matches_reference(num_views, num_teacher, batch, num_patches,
     masks = _masks(num_teacher, batch, num_patches, gen, mask_kind)
     loss_fn = _ibot_loss(gen=gen)
     loss_fn.set_teacher_temp(cls=0.05, patch=0.07)
-    c, c2 = loss_fn.center.clone(), loss_fn.center2.clone()
+    c, c2 = loss_fn.cls_center.clone(), loss_fn.patch_center.clone()
     loss_cls, loss_patch = loss_fn(s_cls, s_patch, t_cls, t_patch, masks)
 
     ref_patch = reference_patch(s_patch, t_patch, masks, c2[0, 0], 0.07)
@@ -222,13 +223,13 @@ def test_centres_update_with_momentum_and_batch_means(momentum):
     s_cls, t_cls = _randn(2, 4, K, gen=gen), _randn(2, 4, K, gen=gen)
     s_patch, t_patch = _randn(2, 4, 6, K2, gen=gen), _randn(2, 4, 6, K2, gen=gen)
     loss_fn = _ibot_loss(gen=gen)
-    loss_fn.center_momentum = loss_fn.center_momentum2 = momentum
-    c, c2 = loss_fn.center.clone(), loss_fn.center2.clone()
+    loss_fn.cls_center_momentum = loss_fn.patch_center_momentum = momentum
+    c, c2 = loss_fn.cls_center.clone(), loss_fn.patch_center.clone()
     loss_fn(s_cls, s_patch, t_cls, t_patch, _masks(2, 4, 6, gen, 'random'))
     cls_mean = sum(t_cls[v, b] for v in range(2) for b in range(4)) / 8
     patch_mean = sum(t_patch[v, b].mean(0) for v in range(2) for b in range(4)) / 8
-    torch.testing.assert_close(loss_fn.center, momentum * c + (1 - momentum) * cls_mean[None])
-    torch.testing.assert_close(loss_fn.center2, momentum * c2 + (1 - momentum) * patch_mean[None, None])
+    torch.testing.assert_close(loss_fn.cls_center, momentum * c + (1 - momentum) * cls_mean[None])
+    torch.testing.assert_close(loss_fn.patch_center, momentum * c2 + (1 - momentum) * patch_mean[None, None])
 
 
 def test_centres_use_global_mean(monkeypatch):
@@ -239,8 +240,8 @@ def test_centres_use_global_mean(monkeypatch):
     t_cls, t_patch = _randn(2, 3, K, gen=gen), _randn(2, 3, 5, K2, gen=gen)
     loss_fn = _ibot_loss(centers=False)
     loss_fn(t_cls.clone(), t_patch.clone(), t_cls, t_patch, _masks(2, 3, 5, gen, 'all'))
-    torch.testing.assert_close(loss_fn.center[0], 0.1 * (t_cls.mean((0, 1)) + other_rank[K]) / 2)
-    torch.testing.assert_close(loss_fn.center2[0, 0], 0.1 * (t_patch.mean((0, 1, 2)) + other_rank[K2]) / 2)
+    torch.testing.assert_close(loss_fn.cls_center[0], 0.1 * (t_cls.mean((0, 1)) + other_rank[K]) / 2)
+    torch.testing.assert_close(loss_fn.patch_center[0, 0], 0.1 * (t_patch.mean((0, 1, 2)) + other_rank[K2]) / 2)
 
 
 def test_centres_are_checkpointed():
@@ -250,12 +251,12 @@ def test_centres_are_checkpointed():
     trained = _ibot_loss(centers=False)
     trained(*args)
     state = trained.state_dict()
-    assert set(state) == {'center', 'center2'} and state['center'].abs().sum() > 0
+    assert set(state) == {'cls_center', 'patch_center'} and state['cls_center'].abs().sum() > 0
     resumed = _ibot_loss(centers=False)
     resumed.load_state_dict(state)
     for got, want in zip(resumed(*args), trained(*args)):
         torch.testing.assert_close(got, want)
-    assert IBOTLoss(K, K2).center.dtype == torch.float32
+    assert IBOTLoss(K, K2).cls_center.dtype == torch.float32
 
 
 def test_no_patch_term_and_shape_errors():
@@ -263,7 +264,7 @@ def test_no_patch_term_and_shape_errors():
     loss_fn = IBOTLoss(K, K2).double()
     s_cls, t_cls = _randn(2, 3, K, gen=gen, grad=True), _randn(2, 3, K, gen=gen)
     _, loss_patch = loss_fn(s_cls, None, t_cls, None, None)
-    assert loss_patch.item() == 0 and torch.all(loss_fn.center2 == 0)
+    assert loss_patch.item() == 0 and torch.all(loss_fn.patch_center == 0)
     s_patch = _randn(2, 3, 4, K2, gen=gen)
     with pytest.raises(ValueError, match='patch term'):
         loss_fn(s_cls, s_patch, t_cls, s_patch, torch.ones(2, 3, 4))  # float masks
@@ -283,7 +284,7 @@ def test_patch_loss_from_masked_teacher_logits_and_their_mean():
     got = masked(s_cls, s_patch[masks], t_cls, t_patch[masks], masks, t_patch.mean((0, 1, 2)))
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w)
-    torch.testing.assert_close(masked.center2, full.center2)
+    torch.testing.assert_close(masked.patch_center, full.patch_center)
     with pytest.raises(ValueError, match='mean over every position'):
         masked(s_cls, s_patch[masks], t_cls, t_patch[masks], masks)
     with pytest.raises(ValueError, match='patch term'):
@@ -301,14 +302,14 @@ def test_head_prototypes_of_the_mean_embedding_are_the_mean_logits():
 @pytest.mark.parametrize('bad', [0, -0.1, float('nan'), float('inf'), '0.04', True])
 def test_teacher_temp_setter(bad):
     loss_fn = IBOTLoss(K, K2)
-    assert (loss_fn.teacher_temp, loss_fn.teacher_temp2) == (0.04, 0.04)
+    assert (loss_fn.cls_teacher_temp, loss_fn.patch_teacher_temp) == (0.04, 0.04)
     loss_fn.set_teacher_temp(patch=0.07)
-    assert (loss_fn.teacher_temp, loss_fn.teacher_temp2) == (0.04, 0.07)
+    assert (loss_fn.cls_teacher_temp, loss_fn.patch_teacher_temp) == (0.04, 0.07)
     with pytest.raises(ValueError, match='patch'):
         loss_fn.set_teacher_temp(patch=bad)
     with pytest.raises(ValueError, match='cls'):
         DINOLoss(K).set_teacher_temp(cls=bad)
-    assert loss_fn.teacher_temp2 == 0.07
+    assert loss_fn.patch_teacher_temp == 0.07
 
 
 # ------------------------------------------------------------------------------------------------------ DINOLoss
@@ -351,7 +352,7 @@ def _context(gen, num_views=2, batch=3, num_patches=4, num_kept=None, masks=True
     return context
 
 
-def _objective_and_ema(gen, **kw):
+def _objective_and_teacher_copies(gen, **kw):
     objective = IBOTObjective(head=dict(in_dim=D, out_dim=K, hidden_dim=16, bottleneck_dim=6), **kw).double()
     teacher_head = copy.deepcopy(objective.head).requires_grad_(False)
     with torch.no_grad():
@@ -366,14 +367,14 @@ def test_ibot_objective_matches_reference(patch_source, positions):
     gen = torch.Generator().manual_seed(8)
     decoder = patch_source == 'decoder'
     context = _context(gen, num_kept=2 if decoder else None, decoded=decoder)
-    objective, ema = _objective_and_ema(gen, cls_weight=0.5, patch_weight=2.0, patch_source=patch_source,
-                                        patch_positions=positions)
+    objective, teacher_copies = _objective_and_teacher_copies(gen, cls_weight=0.5, patch_weight=2.0,
+                                                              patch_source=patch_source, patch_positions=positions)
     assert objective.requires == (('decoded_masked', ) if positions == 'masked' else ('decoded', )) * decoder
     objective.set_teacher_temp(cls=0.04, patch=0.07)
-    out = objective(context, ema)
+    out = objective(context, teacher_copies)
     assert set(out) == {'loss_ibot_cls', 'loss_ibot_patch'}
 
-    head, t_head = objective.head, ema['head']
+    head, t_head = objective.head, teacher_copies['head']
     source = context['decoded'] if decoder else context['image_tokens']
     s_cls = torch.stack([head(t[:, 0]) for t in context['image_tokens']])
     s_patch = torch.stack([head(t[:, 1:], patch=True) for t in source])
@@ -390,10 +391,10 @@ def test_ibot_objective_matches_reference(patch_source, positions):
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w)
     assert all(p.grad is None for p in t_head.parameters())
-    assert objective.loss.center.abs().sum() > 0  # the loss updated its centre
+    assert objective.loss.cls_center.abs().sum() > 0  # the loss updated its centre
     # c2 from the teacher's mean embedding (its logits at the masked positions only) = momentum 0.9 towards the mean
     # logit over every patch
-    torch.testing.assert_close(objective.loss.center2.view(-1), 0.1 * t_patch.mean((0, 1, 2)))
+    torch.testing.assert_close(objective.loss.patch_center.view(-1), 0.1 * t_patch.mean((0, 1, 2)))
 
 
 def test_ibot_objective_multicrop_and_unmasked_views():
@@ -401,9 +402,9 @@ def test_ibot_objective_multicrop_and_unmasked_views():
     context = _context(gen, num_views=3, num_teacher=2)
     context['image_tokens'][2] = _randn(3, 2, D, gen=gen, grad=True, scale=1.0)  # a local crop: 1 patch
     context['masks'][1] = None  # only the first pair has a patch term
-    objective, ema = _objective_and_ema(gen)
-    out = objective(context, ema)
-    head, t_head = objective.head, ema['head']
+    objective, teacher_copies = _objective_and_teacher_copies(gen)
+    out = objective(context, teacher_copies)
+    head, t_head = objective.head, teacher_copies['head']
     s_cls = torch.stack([head(t[:, 0]) for t in context['image_tokens']])
     with torch.no_grad():
         t_cls = torch.stack([t_head(t[:, 0]) for t in context['teacher']['tokens']])
@@ -416,20 +417,20 @@ def test_ibot_objective_multicrop_and_unmasked_views():
 
 def test_ibot_objective_without_masks_and_errors():
     gen = torch.Generator().manual_seed(10)
-    objective, ema = _objective_and_ema(gen)
-    out = objective(_context(gen, masks=False), ema)
+    objective, teacher_copies = _objective_and_teacher_copies(gen)
+    out = objective(_context(gen, masks=False), teacher_copies)
     assert out['loss_ibot_patch'].item() == 0 and out['loss_ibot_cls'].item() > 0
-    decoder_objective, ema = _objective_and_ema(gen, patch_source='decoder')
+    decoder_objective, teacher_copies = _objective_and_teacher_copies(gen, patch_source='decoder')
     with pytest.raises(ValueError, match='decoded'):
-        decoder_objective(_context(gen, num_kept=2), ema)
+        decoder_objective(_context(gen, num_kept=2), teacher_copies)
     with pytest.raises(ValueError, match='"decoder"'):
-        objective(_context(gen, num_kept=2), ema)
+        objective(_context(gen, num_kept=2), teacher_copies)
     with pytest.raises(ValueError, match='patch_source'):
         IBOTObjective(head=dict(in_dim=D), patch_source='pixels')
     built = MODELS.build(dict(type='IBOTObjective', head=dict(in_dim=D, out_dim=K, patch_out_dim=K,
                                                               bottleneck_dim=6, hidden_dim=16)))
-    assert built.needs_teacher and built.ema_modules == ('head', )
-    assert built.loss.center.shape == (1, K) and built.loss.center2.shape == (1, 1, K)
+    assert built.needs_teacher and built.teacher_modules == ('head', )
+    assert built.loss.cls_center.shape == (1, K) and built.loss.patch_center.shape == (1, 1, K)
 
 
 @pytest.mark.parametrize('global_views', [(0, 1), (1, 2)])
@@ -442,12 +443,12 @@ def test_dino_objective_matches_pair_loop(global_views):
     context = dict(views=[None] * 4, image_tokens=tokens, teacher=dict(tokens=teacher))
     objective = DINOObjective(head=dict(in_dim=D, out_dim=K, hidden_dim=16, bottleneck_dim=6), weight=0.3,
                               global_views=global_views).double()
-    ema = dict(head=copy.deepcopy(objective.head).requires_grad_(False))
+    teacher_copies = dict(head=copy.deepcopy(objective.head).requires_grad_(False))
     objective.set_teacher_temp(cls=0.07)
-    out = objective(context, ema)
+    out = objective(context, teacher_copies)
     s_cls = [objective.head(t[:, 0]) for t in tokens]
     with torch.no_grad():
-        t_cls = {q: ema['head'](teacher[q][:, 0]) for q in global_views}
+        t_cls = {q: teacher_copies['head'](teacher[q][:, 0]) for q in global_views}
     ref = sum(_h(t_cls[q][b], s_cls[v][b], 0, 0.07, 0.1) for q in global_views for v in range(4) if v != q
               for b in range(2)) / (6 * 2)
     torch.testing.assert_close(out['loss_dino'], 0.3 * ref)

@@ -1,5 +1,5 @@
-"""The benchmark's naive switches (the DetailCLIP reference's straightforward way) compute the same step as the
-optimised paths: same masks, losses, gradients, iBOT centres, EMA teacher and optimizer update."""
+"""The benchmark's naive way (the DetailCLIP reference's straightforward way, tools/analysis/naive.py) computes the
+same step as the optimised paths: same masks, losses, gradients, iBOT centres, EMA teacher and optimizer update."""
 import copy
 import weakref
 
@@ -14,7 +14,8 @@ from detailclip.models.encoders.vit import CLSAttention, CLSAttentionBlock, Visi
 from detailclip.models.objectives.ibot import IBOTObjective
 from detailclip.registry import MODELS
 from detailclip.testing import ROOT, shrink_model
-from tools.analysis.benchmark import build_wrapper, set_naive
+from tools.analysis.benchmark import build_wrapper
+from tools.analysis.naive import NAIVE_WAYS, apply_naive
 
 CONFIG = f'{ROOT}/configs/detailclip/detailclip_vit-tiny-p8_1xb64-coslr-8e_synthetic-world.py'
 TOLERANCE = {torch.float64: dict(rtol=1e-7, atol=1e-9), torch.float32: dict(rtol=2e-4, atol=2e-6)}
@@ -36,13 +37,11 @@ def _pair(cfg, dtype):
     with torch.no_grad():
         for p in model.teacher.parameters():
             p.add_(0.02 * torch.randn_like(p))
-        model.objectives.ibot.loss.center.normal_()
-        model.objectives.ibot.loss.center2.normal_()
+        model.objectives.ibot.loss.cls_center.normal_()
+        model.objectives.ibot.loss.patch_center.normal_()
     model.set_teacher_temp(cls=0.04, patch=0.07)
     model = model.to(dtype).train()
-    naive = copy.deepcopy(model)
-    set_naive(naive)
-    return model, naive
+    return model, apply_naive(copy.deepcopy(model))
 
 
 def _inputs(cfg, dtype, batch=3):
@@ -65,17 +64,22 @@ def _step(model, inputs):
     return losses, masks, grads
 
 
-def test_switches_reach_every_part(cfg):
+def test_naive_way_reaches_every_part(cfg):
     model, naive = _pair(cfg, torch.float32)
     attention = [m for m in naive.modules() if isinstance(m, Attention)]
     assert len(attention) > 2 * cfg.model.image_encoder.depth  # student, teacher and decoder blocks
     assert not any(m.fused_attn for m in attention) and all(m.fused_attn for m in model.modules()
                                                             if isinstance(m, Attention))
-    assert all(m.cls_attn_impl == 'stack' for m in naive.modules() if isinstance(m, VisionTransformer))
+    for base, mixins in NAIVE_WAYS.items():  # every such part of the copy, the teacher's included, and none of ours
+        ours, theirs = ([m for m in net.modules() if isinstance(m, base)] for net in (model, naive))
+        assert len(theirs) == len(ours) > 0, base
+        assert all(isinstance(m, mixin) for m in theirs for mixin in mixins), base
+        assert not any(isinstance(m, mixins[0]) for m in ours), base
+    assert sum(isinstance(m, VisionTransformer) for m in naive.modules()) == 2  # the student and the teacher's copy
     assert naive.objectives.ibot.patch_positions == 'all' and model.objectives.ibot.patch_positions == 'masked'
     assert naive.objectives.mae.decode_positions == 'all' and model.objectives.mae.decode_positions == 'masked'
-    assert not naive.teacher.foreach and not naive.batch_views
     assert model.data_preprocessor.trim_text_padding and not naive.data_preprocessor.trim_text_padding
+    assert naive.state_dict().keys() == model.state_dict().keys()
     blocks = [m for m in model.modules() if isinstance(m, (CLSAttentionBlock, ResidualAttentionBlock))]
     assert len(blocks) == 2 * (cfg.model.image_encoder.depth + cfg.model.text_encoder.layers) + 1  # + the decoder's
     assert all(m.recompute_norm_act for m in blocks)

@@ -319,22 +319,22 @@ def test_byol_objective():
     objective = MODELS.build(dict(type='BYOLObjective', projector=_head_cfg(num_layers=2, bias=False),
                                   predictor=_head_cfg(in_dim=8, num_layers=2, bias=False), teacher_view=1)).double()
     assert isinstance(objective, BYOLObjective)
-    assert objective.needs_teacher and objective.ema_modules == ('projector', )
-    ema_projector = copy.deepcopy(objective.projector).requires_grad_(False)
+    assert objective.needs_teacher and objective.teacher_modules == ('projector', )
+    teacher_projector = copy.deepcopy(objective.projector).requires_grad_(False)
     with torch.no_grad():
-        for p in ema_projector.parameters():
+        for p in teacher_projector.parameters():
             p.mul_(0.5)
     tokens, teacher_tokens = _tokens(2), _tokens(2, seed=7)
     context = dict(image_tokens=tokens, teacher=dict(tokens=teacher_tokens))
-    out = objective(context, dict(projector=ema_projector))
+    out = objective(context, dict(projector=teacher_projector))
     assert set(out) == {'loss_byol'}
 
     preds = objective.predictor(objective.projector(torch.cat([t[:, 0] for t in tokens]))).view(2, 4, -1)
-    target = copy.deepcopy(ema_projector)(teacher_tokens[1][:, 0])
+    target = copy.deepcopy(teacher_projector)(teacher_tokens[1][:, 0])
     torch.testing.assert_close(out['loss_byol'], 2.0 * byol_reference(preds, target))
     out['loss_byol'].backward()
     _assert_all_grads(objective)
-    assert all(p.grad is None for p in ema_projector.parameters())
+    assert all(p.grad is None for p in teacher_projector.parameters())
     assert all(t.grad is None for t in teacher_tokens)
     assert all(t.grad[:, 0].abs().sum() > 0 and not t.grad[:, 1:].any() for t in tokens)
 
@@ -403,8 +403,8 @@ def test_objectives_train_through_pretrainer():
     losses = model.loss(dict(views=views), _samples([0, 1, 2, 1]))
     assert set(losses) == {'loss_simclr', 'ssl_acc', 'loss_byol', 'loss_cls', 'cls_acc'}
     sum(v for k, v in losses.items() if k.startswith('loss_')).backward()
-    twin = model.teacher.twin('objectives.byol.projector')
-    assert twin[1].training  # bn_batch_stats: the EMA projector normalises with batch statistics
+    projector = model.teacher.copy_of('objectives.byol.projector')
+    assert projector[1].training  # bn_batch_stats: the teacher projector normalises with batch statistics
     for name, p in model.named_parameters():
         if name.startswith('teacher.'):
             assert p.grad is None, name

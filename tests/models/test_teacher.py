@@ -28,7 +28,7 @@ def batch(b=2):
 
 def pairs(model):
     for path in model.teacher.paths:
-        yield from zip(model.teacher.twin(path).parameters(), model.get_submodule(path).parameters())
+        yield from zip(model.teacher.copy_of(path).parameters(), model.get_submodule(path).parameters())
 
 
 def test_teacher_is_a_frozen_eval_copy():
@@ -36,7 +36,7 @@ def test_teacher_is_a_frozen_eval_copy():
     model.train()
     for t, s in pairs(model):
         assert torch.equal(t, s) and not t.requires_grad
-    assert not model.teacher.training and not model.teacher.twin('image_encoder').training
+    assert not model.teacher.training and not model.teacher.copy_of('image_encoder').training
 
 
 def test_training_step_does_not_move_the_teacher():
@@ -67,13 +67,13 @@ def test_hook_uses_the_cosine_schedule():
     with torch.no_grad():
         for p in model.image_encoder.parameters():
             p.add_(1.0)
-    t0 = model.teacher.twin('image_encoder').cls_token.clone()
+    t0 = model.teacher.copy_of('image_encoder').cls_token.clone()
     s = model.image_encoder.cls_token.detach().clone()
     hub = MessageHub.get_instance('test_ema_hook')
     runner = SimpleNamespace(model=model, iter=4, max_iters=10, message_hub=hub)
     EMATeacherHook(momentum=0.9).after_train_iter(runner, batch_idx=4)
     m = 1 - (1 - 0.9) * (1 + math.cos(math.pi * 5 / 10)) / 2
-    torch.testing.assert_close(model.teacher.twin('image_encoder').cls_token, m * t0 + (1 - m) * s)
+    torch.testing.assert_close(model.teacher.copy_of('image_encoder').cls_token, m * t0 + (1 - m) * s)
     assert hub.get_scalar('train/ema_momentum').current() == pytest.approx(m)
 
 

@@ -1,5 +1,5 @@
-"""The EMA teacher's reference-parity options: text-tower parts shared with the student (methods.md Q-D13: A-CLIP's
-and DetailCLIP's EMA text tower runs EMA blocks and projection on the student's own token/positional embeddings and
+"""The EMA teacher's reference-parity options: text-tower parts shared with the student (docs/methods.md Q-D13: A-CLIP's
+and DetailCLIP's teacher text tower runs EMA blocks and projection on the student's own token/positional embeddings and
 ln_final), and a copy that follows the student's re-initialisation (timm 0.5's cls_token init)."""
 import copy
 import io
@@ -48,7 +48,7 @@ def hybrid_text(model) -> CLIPTextTransformer:
     """A plain text tower holding the teacher's blocks and the student's embeddings and ln_final."""
     hybrid = CLIPTextTransformer(**TEXT)
     student = model.text_encoder.state_dict()
-    state = dict(model.teacher.twin('text_encoder').state_dict())
+    state = dict(model.teacher.copy_of('text_encoder').state_dict())
     state.update({k: student[k] for k in SHARED_KEYS})
     hybrid.load_state_dict(state, strict=True)
     return hybrid
@@ -56,48 +56,49 @@ def hybrid_text(model) -> CLIPTextTransformer:
 
 def test_shared_parts_are_the_students_own_and_not_the_teachers():
     model = build()
-    twin = model.teacher.twin('text_encoder')
-    assert twin.token_embedding is model.text_encoder.token_embedding
-    assert twin.positional_embedding is model.text_encoder.positional_embedding
-    assert twin.ln_final is model.text_encoder.ln_final
+    text_copy = model.teacher.copy_of('text_encoder')
+    assert text_copy.token_embedding is model.text_encoder.token_embedding
+    assert text_copy.positional_embedding is model.text_encoder.positional_embedding
+    assert text_copy.ln_final is model.text_encoder.ln_final
     teacher = {id(p) for p in model.teacher.parameters()}
     assert not any(id(p) in teacher for p in model.text_encoder.parameters())
     assert all(p.requires_grad for p in model.text_encoder.parameters())
     keys = set(model.state_dict())
-    assert not {f'teacher.twins.text_encoder.{k}' for k in SHARED_KEYS} & keys
+    assert not {f'teacher.copies.text_encoder.{k}' for k in SHARED_KEYS} & keys
     assert {f'text_encoder.{k}' for k in SHARED_KEYS} <= keys
-    assert 'teacher.twins.text_encoder.transformer.resblocks.0.attn.in_proj_weight' in keys
+    assert 'teacher.copies.text_encoder.transformer.resblocks.0.attn.in_proj_weight' in keys
     for other in (copy.deepcopy(model), model.to(torch.float64)):  # the link survives copies and conversions
-        assert other.teacher.twin('text_encoder').positional_embedding is other.text_encoder.positional_embedding
-    assert model.teacher.twin('text_encoder').positional_embedding.dtype == torch.float64
+        assert other.teacher.copy_of('text_encoder').positional_embedding is other.text_encoder.positional_embedding
+    assert model.teacher.copy_of('text_encoder').positional_embedding.dtype == torch.float64
 
 
 @pytest.mark.parametrize('shared', [SHARED, []])
 def test_update_lerps_the_copies_and_shared_parts_hold_the_students_values(shared):
     model = build(shared)
-    twin = model.teacher.twin('text_encoder')
-    before = {k: v.clone() for k, v in twin.state_dict().items()}
+    text_copy = model.teacher.copy_of('text_encoder')
+    before = {k: v.clone() for k, v in text_copy.state_dict().items()}
     embedding = model.text_encoder.token_embedding.weight.detach().clone()
     train_step(model, momentum=0.75)
     student = model.text_encoder.state_dict()
     assert not torch.equal(student['token_embedding.weight'], embedding)  # the step moved the shared parts too
-    assert set(twin.state_dict()) == set(student) - (SHARED_KEYS if shared else set())
-    for key, value in twin.state_dict().items():
+    assert set(text_copy.state_dict()) == set(student) - (SHARED_KEYS if shared else set())
+    for key, value in text_copy.state_dict().items():
         torch.testing.assert_close(value, 0.75 * before[key] + 0.25 * student[key], rtol=0, atol=1e-6)
-    used = {'token_embedding.weight': twin.token_embedding.weight, 'positional_embedding': twin.positional_embedding,
-            'ln_final.weight': twin.ln_final.weight, 'ln_final.bias': twin.ln_final.bias}
+    used = {'token_embedding.weight': text_copy.token_embedding.weight,
+            'positional_embedding': text_copy.positional_embedding,
+            'ln_final.weight': text_copy.ln_final.weight, 'ln_final.bias': text_copy.ln_final.bias}
     for key, value in used.items():
         assert torch.equal(value, student[key]) == bool(shared), key
 
 
-def test_ema_text_forward_is_the_hybrid_tower():
+def test_teacher_text_forward_is_the_hybrid_tower():
     model = build()
     train_step(model, momentum=0.5)
     text = tokens()
     with torch.no_grad():
-        expected = model.teacher.twin('text_projection')(hybrid_text(model)(text))
-        torch.testing.assert_close(model.encode_text(text, 'ema'), expected, rtol=0, atol=1e-6)
-        assert not torch.allclose(expected, model.encode_text(text))  # the EMA blocks do differ from the student's
+        expected = model.teacher.copy_of('text_projection')(hybrid_text(model)(text))
+        torch.testing.assert_close(model.encode_text(text, 'teacher'), expected, rtol=0, atol=1e-6)
+        assert not torch.allclose(expected, model.encode_text(text))  # the teacher's blocks differ from the student's
 
 
 def test_checkpoint_round_trip_and_exact_continuation():
@@ -108,14 +109,14 @@ def test_checkpoint_round_trip_and_exact_continuation():
     buffer.seek(0)
     restored = build(seed=1)
     restored.load_state_dict(torch.load(buffer), strict=True)
-    assert restored.teacher.twin('text_encoder').token_embedding is restored.text_encoder.token_embedding
+    assert restored.teacher.copy_of('text_encoder').token_embedding is restored.text_encoder.token_embedding
     for run in (model, restored):
         train_step(run, momentum=0.5)
     restored_state = restored.state_dict()
     for key, value in model.state_dict().items():
         assert torch.equal(value, restored_state[key]), key
     with torch.no_grad():
-        assert torch.equal(restored.encode_text(tokens(), 'ema'), model.encode_text(tokens(), 'ema'))
+        assert torch.equal(restored.encode_text(tokens(), 'teacher'), model.encode_text(tokens(), 'teacher'))
     with pytest.raises(RuntimeError, match='Unexpected key'):  # a whole-tower checkpoint is another model
         model.load_state_dict(build([]).state_dict(), strict=True)
 
@@ -129,6 +130,6 @@ def test_shared_entries_are_checked(name, match):
 
 def test_teacher_copy_follows_the_students_cls_token_init():
     model = build(cls_token_init_std=0.02)
-    student, twin = model.image_encoder.cls_token, model.teacher.twin('image_encoder').cls_token
-    assert torch.equal(student, twin)
+    student, teacher = model.image_encoder.cls_token, model.teacher.copy_of('image_encoder').cls_token
+    assert torch.equal(student, teacher)
     assert float(student.detach().abs().max()) > 1e-3  # trunc_normal(std 0.02), not timm's N(0, 1e-6^2)

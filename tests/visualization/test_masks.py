@@ -141,17 +141,30 @@ def test_hook_writes_pngs_and_leaves_training_unchanged(runs):
     assert _losses(with_hook) == _losses(without) and len(_losses(without)) == ITERS
 
 
-def test_show_masks_renders_an_image_from_a_checkpoint(runs, tiny_world, tmp_path):
+def test_show_masks_renders_an_image_from_a_checkpoint(runs, tiny_world, tmp_path, monkeypatch):
+    """Into a work dir, not next to the image; tiles enlarged by nearest neighbour under a title strip; "random" shows
+    the model as training starts."""
     from tools.visualization import show_masks
     cfg, runner = runs[True]
     cfg_file = str(tmp_path / 'tiny.json')
     cfg.dump(cfg_file)
-    image = tmp_path / 'photo.png'
+    image = tmp_path / 'data' / 'photo.png'
+    image.parent.mkdir()
     source = sorted(glob.glob(osp.join(tiny_world, 'pretrain', 'images', '*')))[0]
     Image.open(source).resize((80, 96)).save(image)  # not square, not the view size
     ckpt = osp.join(runner.work_dir, f'iter_{ITERS}.pth')
+    monkeypatch.chdir(tmp_path)
     out = show_masks.main([cfg_file, ckpt, str(image)])
-    assert out == str(tmp_path / 'photo_masks.png')
-    assert np.asarray(Image.open(out).convert('RGB')).shape == (64, 4 * 64 + 3 * 2, 3)
+    assert out == osp.join('work_dirs', 'show_masks', 'tiny', f'photo_iter_{ITERS}.png')
+    assert sorted(p.name for p in image.parent.iterdir()) == ['photo.png']
+    picture = np.asarray(Image.open(out).convert('RGB'))
+    strip, tile = 32, 4 * 64  # 16-pixel titles; 64-pixel views enlarged 4x to the default 256
+    assert picture.shape == (strip + tile, 4 * tile + 3 * 2, 3)
+    assert (picture[:strip] < 128).any() and (picture[:strip] == 255).mean() > 0.8  # black titles on white
+    for c in range(4):
+        cell = picture[strip:, c * (tile + 2):c * (tile + 2) + tile]
+        assert (cell == cell[::4, ::4].repeat(4, axis=0).repeat(4, axis=1)).all()  # 4x4 blocks: nearest neighbour
+    random = show_masks.main([cfg_file, 'random', str(image), '--tile-size', '1', '--out', 'random.png'])
+    assert np.asarray(Image.open(random).convert('RGB')).shape == (16 + 64, 4 * 64 + 3 * 2, 3)  # 8-pixel titles
     with pytest.raises(FileNotFoundError, match='image file'):
         show_masks.main([cfg_file, ckpt, str(tmp_path / 'missing.png')])

@@ -18,7 +18,9 @@ One row per work dir of ``tools/train.py`` (a sweep's points, an ablation family
       python tools/downstream.py DET_CONFIG W/iter_N.pth --work-dir W/downstream/det
 
 Writes ``PREFIX.md``, ``PREFIX.csv`` and ``PREFIX_curves.png`` (training loss vs iteration, then each validation
-metric vs iteration, one line per run); PREFIX defaults to ``<common parent of the work dirs>/ablation``.
+metric vs iteration, one line per run); PREFIX defaults to ``<common parent of the work dirs>/ablation``. Paths
+that hold no run are skipped with a note, so ``ablation_table.py ROOT/*`` (what tools/sweep.py prints) runs again
+after it wrote ``ROOT/ablation.*``.
 """
 import argparse
 import csv
@@ -26,7 +28,7 @@ import json
 import os.path as osp
 import statistics
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import matplotlib
 
@@ -39,7 +41,8 @@ if ROOT not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, ROOT)
 
 from detailclip.engine.config import run_settings  # noqa: E402
-from tools.analysis.runs import dumped_config, read_scalars, train_rows, val_points  # noqa: E402
+from detailclip.utils.numbers import round_floats  # noqa: E402
+from tools.analysis.runs import dumped_config, read_scalars, train_rows, val_metrics, val_points  # noqa: E402
 
 # (header, row key, decimals in Markdown: None for settings, shown as they are) of the table, in order
 COLUMNS = [('run', 'run', None), ('method', 'method', None), ('masker', 'masker', None),
@@ -81,6 +84,10 @@ def downstream_metrics(work_dir: str) -> Dict[str, float]:
     return found
 
 
+class NoRunError(FileNotFoundError):
+    """A path holds no run: no dumped config, no scalars and no downstream metrics."""
+
+
 def optional_scalars(work_dir: str) -> List[dict]:
     """The newest run's scalars, or [] when the work dir has no training run (a random-init floor)."""
     try:
@@ -97,16 +104,36 @@ def collect(work_dir: str, rows: List[dict]) -> dict:
     train = train_rows(rows)
     for r in rows:
         if 'loss' not in r:
-            row.update({k: v for k, v in r.items() if '/' in k})
+            row.update(val_metrics(r))
     if train:
         row['iters'] = train[-1]['iter']
     if train and cfg is not None:
         row['images/s'] = cfg.train_dataloader.batch_size / statistics.median(r['time'] for r in train)
     row.update(downstream_metrics(work_dir))
     if not row:
-        raise FileNotFoundError(f'{work_dir}: no dumped config, no */vis_data/scalars.json and no '
-                                'downstream/{seg,det}/metrics.json: pass work dirs of tools/train.py')
+        raise NoRunError(f'{work_dir}: no dumped config, no */vis_data/scalars.json and no '
+                         'downstream/{seg,det,probe}/metrics.json: pass work dirs of tools/train.py')
     return row
+
+
+def collect_runs(paths: List[str]) -> Dict[str, Tuple[dict, List[dict]]]:
+    """Path -> (table row, scalars) of every path that holds a run, in order. The others are skipped with a note:
+    a glob like ``ROOT/*`` also matches files (this tool's own ``ablation.*`` when it wrote into ROOT) and folders
+    that hold no run.
+
+    Raises:
+        NoRunError: None of ``paths`` holds a run.
+    """
+    runs = {}
+    for path in paths:
+        scalars = optional_scalars(path)
+        try:
+            runs[path] = collect(path, scalars), scalars
+        except NoRunError as err:
+            print(f'skipped {err}')
+    if not runs:
+        raise NoRunError(f'none of {paths} holds a run: pass work dirs of tools/train.py')
+    return runs
 
 
 def _cell(value, digits: Optional[int]) -> str:
@@ -123,12 +150,20 @@ def markdown(table: List[dict]) -> str:
     return '\n'.join(lines)
 
 
+def _csv_cell(value, digits: Optional[int]):
+    if value is None:
+        return ''
+    return value if digits is None else round_floats(value)
+
+
 def write_csv(table: List[dict], path: str) -> None:
+    """The table as CSV: settings as they are, results rounded to :data:`~detailclip.utils.numbers.DECIMALS`
+    places (:func:`collect` keeps full precision for the programs that compute with it)."""
     with open(path, 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow([h for h, _, _ in COLUMNS])
         for row in table:
-            writer.writerow(['' if row.get(k) is None else row[k] for _, k, _ in COLUMNS])
+            writer.writerow([_csv_cell(row.get(k), digits) for _, k, digits in COLUMNS])
 
 
 def plot_curves(runs: Dict[str, List[dict]], path: str) -> None:
@@ -162,12 +197,15 @@ def run_names(work_dirs: List[str]) -> List[str]:
 
 def main(argv=None) -> List[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('work_dirs', nargs='+', help='work dirs of tools/train.py')
+    parser.add_argument('work_dirs', nargs='+',
+                        help='work dirs of tools/train.py (paths that hold no run, e.g. files, are skipped)')
     parser.add_argument('--out', help='output prefix (default: <common parent of the work dirs>/ablation)')
     args = parser.parse_args(argv)
-    out = args.out or osp.join(osp.commonpath([osp.abspath(d) for d in args.work_dirs]), 'ablation')
-    names, scalars = run_names(args.work_dirs), [optional_scalars(d) for d in args.work_dirs]
-    table = [dict(collect(d, rows), run=name) for name, d, rows in zip(names, args.work_dirs, scalars)]
+    runs = collect_runs(args.work_dirs)
+    out = args.out or osp.join(osp.commonpath([osp.abspath(d) for d in runs]), 'ablation')
+    names = run_names(list(runs))
+    table = [dict(row, run=name) for name, (row, _) in zip(names, runs.values())]
+    scalars = [rows for _, rows in runs.values()]
     text = markdown(table)
     with open(f'{out}.md', 'w') as f:
         f.write(text + '\n')

@@ -21,7 +21,7 @@ preprocessor, ``model.train_step`` with the optim wrapper built from the config'
 and optimizer: fused AdamW where torch has the kernel), then what the hooks do after every iteration: the EMA teacher
 update (momentum 0.996) and the logit-scale clamp. Masks come from the model's own masker.
 
-``--naive`` switches the same code paths to the reference's straightforward way (:func:`set_naive`); the results are
+``--naive`` switches the model to the reference's straightforward way (``tools/analysis/naive.py``); the results are
 the same (tests/models/test_naive_equivalence.py). Host memory: an optimized run reuses freed memory between steps as
 ``tools/train.py`` does (the config's ``env_cfg.reuse_freed_memory``, :func:`reuse_freed_memory`), a naive run keeps
 glibc's default, as the reference's plain ``python main.py`` does; ``--malloc reuse|system`` sets either explicitly.
@@ -71,17 +71,13 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from detailclip.models.data_preprocessor import ImageTextDataPreprocessor  # noqa: E402
 from detailclip.models.encoders.text import ResidualAttentionBlock  # noqa: E402
-from detailclip.models.encoders.vit import CLSAttentionBlock, VisionTransformer, set_attn_impl  # noqa: E402
-from detailclip.models.heads.mae_decoder import MAEDecoder  # noqa: E402
 from detailclip.models.heads.ibot_head import IBOTHead  # noqa: E402
-from detailclip.models.objectives.ibot import IBOTObjective  # noqa: E402
-from detailclip.models.objectives.mae import MAEObjective  # noqa: E402
-from detailclip.models.teacher import EMATeacher  # noqa: E402
+from detailclip.models.heads.mae_decoder import MAEDecoder  # noqa: E402
 from detailclip.registry import MODELS  # noqa: E402
 from detailclip.utils.host_reads import reads_to_host  # noqa: E402
 from detailclip.utils.memory import config_reuses_freed_memory, reuse_freed_memory  # noqa: E402
+from tools.analysis.naive import apply_naive, naive_optimizer  # noqa: E402
 
 EMA_MOMENTUM = 0.996
 STAGES = ('data', 'teacher', 'masker', 'student encoder', 'text encoder', 'decoder', 'heads', 'losses',
@@ -99,41 +95,6 @@ def _register_cpu_attention_flops() -> None:
 
 
 _register_cpu_attention_flops()
-
-
-# ------------------------------------------------------------------------------------------------- the naive way
-def set_naive(model: nn.Module) -> None:
-    """Switch every optimisation of the training step to the reference's straightforward way, in place.
-
-    (a) attention materialises softmax(q k^T) (student, teacher, decoder); (b) the teacher's CLS score stacks every
-    block's full attention (L, B, heads, T, T) and averages it; (c) each view goes alone through the teacher, the
-    student, the decoder and the heads; (d) the EMA update loops over parameters; (e) the student iBOT head runs on
-    every patch token and the patch loss takes (P, B, N, K) softmaxes, and the decoder's last block and the pixel head
-    run on every position; (g) the transformer blocks (image and text encoders, decoder) store their LayerNorm and
-    activation outputs for backward; (j) captions run at full length, padding included. The optimizer's per-parameter
-    loop (f) comes from :func:`naive_optimizer`. Losses and gradients stay the same.
-    """
-    set_attn_impl(model, 'manual')
-    for module in model.modules():
-        if isinstance(module, VisionTransformer):
-            module.cls_attn_impl = 'stack'
-        elif isinstance(module, IBOTObjective):
-            module.patch_positions = 'all'
-        elif isinstance(module, MAEObjective):
-            module.decode_positions = 'all'
-        elif isinstance(module, EMATeacher):
-            module.foreach = False
-        elif isinstance(module, (CLSAttentionBlock, ResidualAttentionBlock)):
-            module.recompute_norm_act = False
-        elif isinstance(module, ImageTextDataPreprocessor):
-            module.trim_text_padding = False
-    model.batch_views = False
-
-
-def naive_optimizer(optim_wrapper_cfg: dict) -> dict:
-    """The optim wrapper config with the optimizer's plain per-parameter loop (the torch 1.x default the reference
-    ran), instead of the fused kernel the constructor picks."""
-    return dict(optim_wrapper_cfg, optimizer=dict(optim_wrapper_cfg['optimizer'], foreach=False))
 
 
 # ------------------------------------------------------------------------------------------------ building a step
@@ -179,7 +140,7 @@ def build_model(cfg: Config, naive: bool, device: str, img_size: Optional[int], 
     model = MODELS.build(cfg.model)
     model.init_weights()
     if naive:
-        set_naive(model)
+        apply_naive(model)
     if grad_checkpointing:
         for module in (model.image_encoder, getattr(model, 'text_encoder', None)):
             if module is not None:
@@ -199,7 +160,7 @@ def build_wrapper(cfg: Config, model: nn.Module, naive: bool, amp: bool, device:
 
 
 def compile_blocks(model: nn.Module, memory_budget: Optional[float] = None) -> None:
-    """Regional ``torch.compile``: every transformer block (encoders, their EMA copies, decoder) and every iBOT/DINO
+    """Regional ``torch.compile``: every transformer block (encoders, the teacher's copies, decoder) and every iBOT/DINO
     head compiled in place. ``memory_budget`` in (0, 1] lets the partitioner of each compiled region keep that
     fraction of the activations it would keep by default and recompute the rest in backward
     (``torch._functorch.config.activation_memory_budget``)."""
@@ -311,9 +272,9 @@ def instrument(model: nn.Module, wrapper, timer: StageTimer) -> None:
             timer.wrap(getattr(model, name), 'forward', 'heads')
     if model.teacher is not None:
         timer.wrap(model.teacher, 'encode', 'teacher')
-        for key, twin in model.teacher.twins.items():
+        for key, teacher_copy in model.teacher.copies.items():
             if key != 'image_encoder':
-                timer.wrap(twin, 'forward', 'teacher')
+                timer.wrap(teacher_copy, 'forward', 'teacher')
         timer.wrap(model, 'update_teacher', 'EMA')
     for objective in model.objectives.values():
         for child in objective.children():
@@ -657,7 +618,8 @@ def parse_args(argv: List[str]):
     parser.add_argument('--memory-budget', type=float,
                         help='with --compile: fraction of the default saved activations the compiled regions keep')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu', choices=['cpu', 'cuda'])
-    parser.add_argument('--naive', action='store_true', help="the reference's straightforward way (set_naive)")
+    parser.add_argument('--naive', action='store_true',
+                        help="the reference's straightforward way (tools/analysis/naive.py)")
     parser.add_argument('--grad-checkpointing', action='store_true', help='checkpoint the encoders\' blocks')
     parser.add_argument('--img-size', type=int, help='view side (default: the pipeline\'s crop size)')
     parser.add_argument('--views', type=int, help='views per sample (default: the pipeline\'s MultiView count)')

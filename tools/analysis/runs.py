@@ -1,7 +1,8 @@
 """Reading MMEngine work dirs, shared by the run summaries (summarize_runs.py, ablation_table.py).
 
 A work dir holds one folder per run (``<timestamp>/vis_data/scalars.json``: one JSON object per line; training rows
-carry ``iter`` and ``loss``, validation rows the metrics), the config the Runner dumped (``<config name>.py``) and,
+carry ``iter``, ``loss`` and their ``time``, validation rows the metrics as ``task/metric`` and their timings as
+``val/time`` and ``val/data_time``), the config the Runner dumped (``<config name>.py``) and,
 once a run launched by tools/sweep.py ended well, :data:`DONE_FILE`.
 """
 import glob
@@ -26,6 +27,11 @@ def read_scalars(work_dir: str) -> List[dict]:
 def train_rows(rows: List[dict]) -> List[dict]:
     """The training rows (those with a ``loss``)."""
     return [r for r in rows if 'loss' in r]
+
+
+def val_metrics(row: dict) -> dict:
+    """The metrics of a validation row (``task/metric`` keys), without its timings."""
+    return {k: v for k, v in row.items() if '/' in k and not k.startswith('val/')}
 
 
 def val_points(rows: List[dict], metric: str) -> List[Tuple[int, float]]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU figures of docs/performance.md in one command on a lent GPU machine (the tool library's `device`):
+# The GPU figures of docs/performance_figures.md in one command on a lent GPU machine (the tool library's `device`):
 #   here:   bash tools/benchmarks/gpu_wheels.sh     # .whl/: what that machine's Python lacks (MMEngine, timm, ...)
 #   there:  bash tools/benchmarks/gpu.sh            # carrying .whl
 # tools/benchmarks/perf.sh with bf16 autocast at batch 64 (the scaling runs at 32 and 128), the compiled blocks too,

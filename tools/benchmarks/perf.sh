@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every training-step measurement of docs/performance.md, printed as Markdown tables to paste there.
+# Every training-step measurement of docs/performance_figures.md, printed as Markdown tables to paste there.
 #   tools/benchmarks/perf.sh [OUT_DIR] [benchmark.py flags for every run, e.g. --steps 2 --warmup 1]
 # Defaults: work_dirs/perf, 5 timed steps after 2 warm-up steps. Settings: BATCH (8; the scaling runs take half and
 # twice it), PRECISIONS ("fp32 bf16"), COMPILE=1 (also DetailCLIP with its blocks compiled), DETAILCLIP and CLIP

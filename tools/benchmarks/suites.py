@@ -83,9 +83,28 @@ BEFORE = ('model.image_encoder.freeze_patch_embed=stem', 'default_hooks.ema.half
 VIEW = 'train_dataloader.dataset.pipeline.1'  # the view transform of every tiny pipeline (after loading)
 
 
+def before_and_fixed_rows(method: str, label: str, e1: Tuple[str, str, str], ssl_weights: Tuple[str, ...],
+                          ssl_terms: str) -> List[Row]:
+    """A teacher method's diagnostics: its tiny recipe before the fixes (``<method>-before``); E1 (``e1``: row name,
+    option, what it changes), E2 (the stem trains) and E3 (the objectives' ``ssl_weights`` 0: only the CLIP term),
+    each one change against it; the fixed recipe last, against it too."""
+    config, before = method_config(method), f'{method}-before'
+    name, option, note = e1
+    clip_only = tuple(f'model.objectives.{weight}=0.0' for weight in ssl_weights)
+    return [
+        Row(before, config, BEFORE, note=f'{label}, the earlier tiny recipe (stem frozen, m 0.996)'),
+        Row(f'{before}+{name}', config, (*BEFORE, option), before, f'E1: {note}'),
+        Row(f'{before}+trainable-stem', config, (*BEFORE[1:], 'model.image_encoder.freeze_patch_embed=False'), before,
+            'E2: the stem trains'),
+        Row(f'{before}+clip-only', config, (*BEFORE, *clip_only), before,
+            f'E3: only the CLIP term ({ssl_terms} weights 0)'),
+        Row(method, config, (), before, 'the fixed tiny recipe: projection frozen, half-life EMA'),
+    ]
+
+
 def diagnostics_suite() -> Suite:
     """E1-E3 of the recipe review: which recipe differences explain the retrieval gap of DetailCLIP and A-CLIP."""
-    clip, detail, aclip = (method_config(m) for m in ('clip', 'detailclip', 'aclip'))
+    clip = method_config('clip')
     rows = [
         Row('clip', clip, note='CLIP, its recipe'),
         Row('clip+detailclip-views', clip, (f'{VIEW}.views=[detailclip]', f'{VIEW}.num_repeats=2',
@@ -94,25 +113,13 @@ def diagnostics_suite() -> Suite:
         Row('clip+frozen-stem', clip, ('model.image_encoder.freeze_patch_embed=stem',), 'clip',
             'E2: CLIP with its whole conv stem frozen at random init'),
         Row('flip', method_config('flip'), (), 'clip', 'E3: FLIP, token removal alone (50 % random)'),
-        Row('detailclip-before', detail, BEFORE, note='DetailCLIP, the earlier tiny recipe (stem frozen, m 0.996)'),
-        Row('detailclip-before+clip-views', detail, (*BEFORE, f'{VIEW}.views=[clip]'), 'detailclip-before',
-            'E1: two CLIP views (crops from 50 %, no colour)'),
-        Row('detailclip-before+trainable-stem', detail, (*BEFORE[1:], 'model.image_encoder.freeze_patch_embed=False'),
-            'detailclip-before', 'E2: the stem trains'),
-        Row('detailclip-before+clip-only', detail, (*BEFORE, 'model.objectives.mae.weight=0.0',
-                                                    'model.objectives.ibot.cls_weight=0.0',
-                                                    'model.objectives.ibot.patch_weight=0.0'),
-            'detailclip-before', 'E3: only the CLIP term (pixel, iBOT patch and CLS weights 0)'),
-        Row('detailclip', detail, (), 'detailclip-before', 'the fixed tiny recipe: projection frozen, half-life EMA'),
-        Row('aclip-before', aclip, BEFORE, note='A-CLIP, the earlier tiny recipe (stem frozen, m 0.996)'),
-        Row('aclip-before+no-photometric', aclip, (*BEFORE, f'{VIEW}.student_recipe=[]'), 'aclip-before',
-            'E1: no colour jitter, grayscale, blur or solarize on the student crops'),
-        Row('aclip-before+trainable-stem', aclip, (*BEFORE[1:], 'model.image_encoder.freeze_patch_embed=False'),
-            'aclip-before', 'E2: the stem trains'),
-        Row('aclip-before+clip-only', aclip, (*BEFORE, 'model.objectives.simclr.weight=0.0',
-                                              'model.objectives.byol.weight=0.0'),
-            'aclip-before', 'E3: only the CLIP term (SimCLR and BYOL weights 0)'),
-        Row('aclip', aclip, (), 'aclip-before', 'the fixed tiny recipe: projection frozen, half-life EMA'),
+        *before_and_fixed_rows('detailclip', 'DetailCLIP',
+                               ('clip-views', f'{VIEW}.views=[clip]', 'two CLIP views (crops from 50 %, no colour)'),
+                               ('mae.weight', 'ibot.cls_weight', 'ibot.patch_weight'), 'pixel, iBOT patch and CLS'),
+        *before_and_fixed_rows('aclip', 'A-CLIP',
+                               ('no-photometric', f'{VIEW}.student_recipe=[]',
+                                'no colour jitter, grayscale, blur or solarize on the student crops'),
+                               ('simclr.weight', 'byol.weight'), 'SimCLR and BYOL'),
     ]
     return Suite('Recipe diagnostics (E1-E3)', tuple(rows),
                  about='One recipe difference at a time, each against the row it changes.')

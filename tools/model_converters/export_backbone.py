@@ -1,8 +1,8 @@
-"""Export the image encoder of a training checkpoint for downstream tasks (methods.md 9.3).
+"""Export the image encoder of a training checkpoint for downstream tasks (docs/methods.md 9.3).
 
     python tools/model_converters/export_backbone.py CKPT OUT [--teacher] [--img-size H [W]] [--config CONFIG]
 
-Writes OUT.pth ({"state_dict": timm-named ViT weights, "meta": {method, objectives, tower, iter, epoch, encoder}})
+Writes OUT.pth ({"state_dict": timm-named ViT weights, "meta": {method, objectives, network, iter, epoch, encoder}})
 and OUT.safetensors (the same tensors, the meta entries as JSON strings in the header). The weights are checked
 strictly against an encoder rebuilt from the training config (the checkpoint's own, or --config). --img-size
 resamples pos_embed bicubically to another input size (e.g. 512 for ADE20K).
@@ -31,12 +31,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> tuple:
     args = parse_args(argv)
-    checkpoint = torch.load(args.checkpoint, map_location='cpu', weights_only=True)
     img_size = None if not args.img_size else (args.img_size[0] if len(args.img_size) == 1 else tuple(args.img_size))
-    state_dict, meta = export_backbone(checkpoint, 'teacher' if args.teacher else 'student', img_size,
-                                       Config.fromfile(args.config) if args.config else None)
+    try:
+        checkpoint = torch.load(args.checkpoint, map_location='cpu', weights_only=True)
+        state_dict, meta = export_backbone(checkpoint, 'teacher' if args.teacher else 'student', img_size,
+                                           Config.fromfile(args.config) if args.config else None)
+    except (OSError, ValueError) as err:  # an unreadable checkpoint, or no such network (the message names the fix)
+        raise SystemExit(f'export_backbone: {args.checkpoint}: {err}') from err
     paths = save_backbone(state_dict, meta, args.out)
-    print(f'exported the {meta["tower"]} encoder of {meta["method"]} (iter {meta["iter"]}, {len(state_dict)} '
+    print(f'exported the {meta["network"]} encoder of {meta["method"]} (iter {meta["iter"]}, {len(state_dict)} '
           f'tensors): {paths[0]}, {paths[1]}')
     return paths
 

@@ -10,27 +10,20 @@ is {'state_dict', 'meta'}; evaluate it with ``python tools/test.py CONFIG OUT``.
 import argparse
 import os.path as osp
 
-from mmengine.config import DictAction
-
-from detailclip.converters.model_import import import_checkpoint
+from detailclip.converters.model_import import import_from_args, import_parser
 from detailclip.converters.openai_import import convert_openai_clip
 
 DEFAULT_CONFIG = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'configs/clip/clip_vit-base-p16_openai.py')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Import OpenAI CLIP ViT weights')
-    parser.add_argument('checkpoint', help='OpenAI TorchScript archive or open_clip-style state dict')
-    parser.add_argument('out', help='where the converted checkpoint is written')
-    parser.add_argument('--config', default=DEFAULT_CONFIG, help='CLIP config with the checkpoint\'s dimensions')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
+    parser = import_parser('Import OpenAI CLIP ViT weights', 'OpenAI TorchScript archive or open_clip-style state dict',
+                           'CLIP config with the checkpoint\'s dimensions', default_config=DEFAULT_CONFIG)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> str:
-    args = parse_args(argv)
-    import_checkpoint(args.checkpoint, args.out, args.config, convert_openai_clip, 'openai-clip', args.cfg_options)
-    return args.out
+    return import_from_args(parse_args(argv), convert_openai_clip, 'openai-clip')
 
 
 if __name__ == '__main__':

@@ -11,27 +11,21 @@ SLIP: configs/slip/slip_vit-base-p16_8xb512-amp-coslr-25e_yfcc15m.py. The output
 import argparse
 from functools import partial
 
-from mmengine.config import DictAction
-
-from detailclip.converters.model_import import import_checkpoint
+from detailclip.converters.model_import import import_from_args, import_parser
 from detailclip.converters.reference import convert_reference_slip
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Import a SLIP-repository (CLIP or SLIP) checkpoint')
-    parser.add_argument('checkpoint', help='SLIP checkpoint (e.g. slip_base_25ep.pt)')
-    parser.add_argument('out', help='where the converted checkpoint is written')
-    parser.add_argument('--config', required=True, help='SLIP or CLIP config with the checkpoint\'s dimensions')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries')
+    parser = import_parser('Import a SLIP-repository (CLIP or SLIP) checkpoint',
+                           'SLIP checkpoint (e.g. slip_base_25ep.pt)',
+                           'SLIP or CLIP config with the checkpoint\'s dimensions')
     parser.add_argument('--simclr', default='simclr', help='name of the SimCLR objective in the config')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> str:
     args = parse_args(argv)
-    convert = partial(convert_reference_slip, simclr=args.simclr)
-    import_checkpoint(args.checkpoint, args.out, args.config, convert, 'slip', args.cfg_options)
-    return args.out
+    return import_from_args(args, partial(convert_reference_slip, simclr=args.simclr), 'slip')
 
 
 if __name__ == '__main__':

@@ -1,7 +1,7 @@
 # Conceptual Captions 3M: the released Train_GCC-training.tsv (caption<TAB>url, no header) with the images where
 # img2dataset's `files` output writes them (images/{shard:05d}/{key}.jpg, 10,000 per shard); failed downloads are
-# skipped and counted. Pipelines and loader settings: yfcc15m_csv.py.
-_base_ = ['./yfcc15m_csv.py']
+# skipped and counted. Pipelines and loader settings: yfcc15m_slip.py.
+_base_ = ['./yfcc15m_slip.py']
 data_root = 'data/cc3m'
 train_dataloader = dict(dataset=dict(
     _delete_=True, type='ConceptualCaptionsDataset', data_root=data_root, ann_file='Train_GCC-training.tsv',

@@ -1,4 +1,4 @@
-# Evaluation of a 224-px CLIP model (methods.md 9.1, 9.2): zero-shot ImageNet-1k val with the shipped class names and
+# Evaluation of a 224-px CLIP model (docs/methods.md 9.1, 9.2): zero-shot ImageNet-1k val, the shipped class names and
 # 7 templates (data/imagenet/val/<synset id>/*.JPEG), and image-text retrieval on the Karpathy test splits of COCO
 # (5k images; data/coco/dataset_coco.json + val2014/) and Flickr30k (1k; data/flickr30k/dataset_flickr30k.json +
 # flickr30k-images/). Every image: Resize(224, shorter side, bicubic as OpenAI's preprocessing; the SLIP/DetailCLIP

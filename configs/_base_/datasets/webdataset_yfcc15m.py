@@ -2,7 +2,7 @@
 # every rank and worker draws shards with replacement, an endless stream cut into nominal epochs of `epoch_size`
 # samples. A resumed run draws a fresh stream (docs/data.md). More sources mix by weight: add
 # dict(urls=..., weight=...) to `sources`.
-_base_ = ['./yfcc15m_csv.py']
+_base_ = ['./yfcc15m_slip.py']
 epoch_size = 14_689_580
 train_dataloader = dict(
     sampler=None,  # an iterable dataset splits its stream itself (ranks, workers)

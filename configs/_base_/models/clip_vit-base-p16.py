@@ -1,4 +1,4 @@
-# CLIP ViT-B/16 image tower + 12-layer 512-wide text tower, 512-d joint space (methods.md 1.2-1.4).
+# CLIP ViT-B/16 image tower + 12-layer 512-wide text tower, 512-d joint space (docs/methods.md 1.2-1.4).
 model = dict(
     type='ImageTextPretrainer',
     image_encoder=dict(type='VisionTransformer', img_size=224, patch_size=16, embed_dim=768, depth=12,

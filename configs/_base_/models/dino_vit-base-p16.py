@@ -1,4 +1,4 @@
-# DINO (arXiv 2104.14294, methods.md 8.2): image only; multi-crop, EMA teacher on the global crops, CLS
+# DINO (arXiv 2104.14294, docs/methods.md 8.2): image only; multi-crop, EMA teacher on the global crops, CLS
 # self-distillation through a 3-layer head with a weight-normalised 65536-way last layer.
 model = dict(
     type='ImageTextPretrainer',

@@ -1,4 +1,4 @@
-# iBOT (arXiv 2111.07832, methods.md 8.3): image only; multi-crop, BEiT block masking of the global crops with a
+# iBOT (arXiv 2111.07832, docs/methods.md 8.3): image only; multi-crop, BEiT block masking of the global crops with a
 # learned mask token, CLS self-distillation (cross view) + masked patch self-distillation from the EMA teacher.
 model = dict(
     type='ImageTextPretrainer',

@@ -1,4 +1,4 @@
-# MAE (arXiv 2111.06377, methods.md 8.1): image only; 75 % random removal, 8-block 512-wide decoder, norm-pix loss.
+# MAE (arXiv 2111.06377, docs/methods.md 8.1): image only; 75 % random removal, 8-block 512-wide decoder, norm-pix loss.
 model = dict(
     type='ImageTextPretrainer',
     image_encoder=dict(type='VisionTransformer', img_size=224, patch_size=16, embed_dim=768, depth=12, num_heads=12),

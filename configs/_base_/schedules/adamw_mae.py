@@ -1,4 +1,4 @@
-# MAE pretraining (methods.md 8.1): AdamW (0.9, 0.95), lr 1.5e-4 x 4096 / 256, wd 0.05 (clean groups: no decay on
+# MAE pretraining (docs/methods.md 8.1): AdamW (0.9, 0.95), lr 1.5e-4 x 4096 / 256, wd 0.05 (clean groups: no decay on
 # norms, biases, tokens, positional embeddings), 40 warm-up epochs then cosine to 0, 800 epochs.
 optim_wrapper = dict(
     type='OptimWrapper',

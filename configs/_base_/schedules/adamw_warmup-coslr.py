@@ -1,5 +1,5 @@
 # AdamW (0.9, 0.98), eps 1e-8, reference parameter groups; per iteration a linear warm-up from 1e-6 over one epoch,
-# then cosine to 1e-5 (methods.md 1.6). Leaves change `optimizer.lr`, `optimizer.weight_decay` and `max_epochs`.
+# then cosine to 1e-5 (docs/methods.md 1.6). Leaves change `optimizer.lr`, `optimizer.weight_decay` and `max_epochs`.
 optim_wrapper = dict(
     type='OptimWrapper',
     constructor='CLIPOptimWrapperConstructor',

@@ -69,20 +69,20 @@ def _blur(p: float) -> dict:
 
 
 RECIPES: Dict[str, List[dict]] = dict(
-    # CLIP as SLIP trains it (methods.md 2): one crop, no colour, no flip
+    # CLIP as SLIP trains it (docs/methods.md 2): one crop, no colour, no flip
     clip=[_crop((0.5, 1.0), 'bilinear')],
-    # DetailCLIP (methods.md 7.1): two i.i.d. views of this recipe, no flip
+    # DetailCLIP (docs/methods.md 7.1): two i.i.d. views of this recipe, no flip
     detailclip=[_crop((0.14, 1.0), 'bicubic'), _color_jitter(0.2), _GRAY, _blur(0.1), _SOLARIZE],
-    # SLIP's SimCLR views (methods.md 4.1); torchvision's default bilinear interpolation
+    # SLIP's SimCLR views (docs/methods.md 4.1); torchvision's default bilinear interpolation
     slip_simclr=[_crop((0.08, 1.0), 'bilinear'), _color_jitter(0.4), _GRAY, _blur(0.5), _FLIP],
-    # A-CLIP (methods.md 6.1): colour only, the crops come from EnclosingCropTriplet; no flip (boxes must map)
+    # A-CLIP (docs/methods.md 6.1): colour only, the crops come from EnclosingCropTriplet; no flip (boxes must map)
     aclip_student=[_color_jitter(0.2), _GRAY, _blur(0.1), _SOLARIZE],
     aclip_teacher=[],
-    # DINO / iBOT (methods.md 8.2): after MultiCrop's crop
+    # DINO / iBOT (docs/methods.md 8.2): after MultiCrop's crop
     dino_global1=[_FLIP, _color_jitter(0.2), _GRAY, _blur(1.0)],
     dino_global2=[_FLIP, _color_jitter(0.2), _GRAY, _blur(0.1), _SOLARIZE],
     dino_local=[_FLIP, _color_jitter(0.2), _GRAY, _blur(0.5)],
-    # MAE (methods.md 8.1) and the supervised baseline's crop: no colour augmentation
+    # MAE (docs/methods.md 8.1) and the supervised baseline's crop: no colour augmentation
     mae=[_crop((0.2, 1.0), 'bicubic'), _FLIP],
     supervised=[_crop((0.08, 1.0), 'bicubic'), _FLIP],
 )

@@ -11,7 +11,7 @@ from torchvision.transforms.v2 import functional as F
 
 from detailclip.registry import TRANSFORMS
 from .augment import RECIPES
-from .views import build_view
+from .views import build_view, crop_source_side, views_source_side
 
 Box = Tuple[int, int, int, int]
 Size = Union[int, Tuple[int, int]]
@@ -33,7 +33,7 @@ def enclosing_box(boxes: Sequence[Box], height: int, width: int, legacy_union_bu
         boxes (Sequence[Box]): The two student boxes.
         height (int): Source image height.
         width (int): Source image width.
-        legacy_union_bug (bool): Reproduce the reference's two bugs (methods.md 6.1, Q-D15): the union's left edge
+        legacy_union_bug (bool): Reproduce the reference's two bugs (docs/methods.md 6.1, Q-D15): the union's left edge
             is ``min(left_1, height_2)``, and the minimum height/width are measured from the union's top/left
             before those move outward, so the box often stops short of the union.
 
@@ -61,7 +61,7 @@ class EnclosingCropTriplet:
     ``results['img']`` (PIL) -> ``results['views']`` (two student (3, H, W) uint8 tensors),
     ``results['teacher_views']`` ([teacher (3, H_t, W_t) uint8]) and ``results['boxes']`` ((3, 4) float32: the
     students' boxes, then the teacher's, in source pixels), which map the teacher's attention onto each student
-    crop (methods.md 6.1, 6.3). Nothing flips, or the boxes would no longer map.
+    crop (docs/methods.md 6.1, 6.3). Nothing flips, or the boxes would no longer map.
 
     Args:
         size (int | tuple[int, int]): Student view size.
@@ -84,6 +84,8 @@ class EnclosingCropTriplet:
         self.student_view = build_view(RECIPES['aclip_student'] if student_recipe is None else student_recipe)
         self.teacher_view = build_view(RECIPES['aclip_teacher'] if teacher_recipe is None else teacher_recipe)
         self.legacy_union_bug = legacy_union_bug
+        # the teacher box encloses both student boxes: none of its sides is shorter than the smallest student crop's
+        self.source_side = crop_source_side(max(self.size + self.teacher_size), scale, ratio)
 
     def __call__(self, results: dict) -> dict:
         img = results['img']
@@ -129,13 +131,15 @@ class MultiCrop:
         global_recipes = global_recipes or [RECIPES['dino_global1'], RECIPES['dino_global2']]
         local_recipe = RECIPES['dino_local'] if local_recipe is None else local_recipe
 
-        def view(size: Size, scale: Tuple[float, float], recipe: Sequence[dict]):
+        def view(size: Size, scale: Tuple[float, float], recipe: Sequence[dict]) -> List[dict]:
             crop = dict(type='RandomResizedCrop', size=size, scale=scale, ratio=ratio, interpolation=interpolation,
                         antialias=True)
-            return build_view([crop, *recipe])
+            return [crop, *recipe]
 
-        self.views = [view(global_size, global_scale, global_recipes[k % len(global_recipes)]) for k in range(n_global)]
-        self.views += [view(local_size, local_scale, local_recipe) for _ in range(n_local)]
+        recipes = [view(global_size, global_scale, global_recipes[k % len(global_recipes)]) for k in range(n_global)]
+        recipes += [view(local_size, local_scale, local_recipe) for _ in range(n_local)]
+        self.views = [build_view(recipe) for recipe in recipes]
+        self.source_side = views_source_side(recipes)  # read by plan_decoding
 
     def __call__(self, results: dict) -> dict:
         results['views'] = [view(results['img']) for view in self.views]

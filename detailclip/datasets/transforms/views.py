@@ -5,7 +5,8 @@ A view recipe is a list of transform configs (``type`` = a class registered in o
 each view ends as a ``(3, H, W)`` uint8 tensor. The reference recipes are in :mod:`.augment`. Normalisation happens
 on the device in the data preprocessor, so workers ship uint8 (4x less inter-process traffic than float).
 """
-from typing import Optional, Sequence, Union
+import math
+from typing import Iterable, Optional, Sequence, Union
 
 import torch
 from mmengine.structures import BaseDataElement
@@ -47,6 +48,57 @@ def build_view(recipe: Sequence[dict]) -> v2.Compose:
     return v2.Compose([*map(build_transform, recipe), v2.PILToTensor(), v2.ToDtype(torch.uint8)])
 
 
+# Steps that move no pixel relative to the others and act the same at any resolution: they may come before the crop
+# of a view decoded at reduced size (blur, sharpening and equalisation do depend on the resolution).
+PIXELWISE = frozenset({'ColorJitter', 'Grayscale', 'RandomGrayscale', 'RandomSolarize', 'RandomInvert',
+                       'RandomPosterize', 'RandomChannelPermutation', 'RandomHorizontalFlip', 'RandomVerticalFlip'})
+CONTAINERS = frozenset({'RandomApply', 'RandomChoice', 'RandomOrder', 'Compose'})
+
+
+def crop_source_side(size: Union[int, Sequence[int]], scale: Sequence[float], ratio: Sequence[float]) -> float:
+    """Shorter source side, in pixels, from which every crop of ``RandomResizedCrop(size, scale, ratio)`` is
+    downscaled to the view, never upscaled.
+
+    A crop covers the area ``s * W * H`` (``s >= scale[0]``) with aspect ``w / h = r`` in ``ratio``, so it is
+    ``sqrt(s W H r)`` wide and ``sqrt(s W H / r)`` high. With ``W, H >= L`` (the shorter side), even the smallest,
+    most elongated crop keeps ``L * sqrt(scale[0] * min(ratio[0], 1 / ratio[1]))`` pixels on each side; when that is
+    at least the view's larger side, the view of a source decoded at that size matches the full-resolution one up to
+    resampling error. A rule on the view size alone (say 2x) is not enough: at DetailCLIP's scale 0.14 a 224-pixel
+    view needs ``L >= 692``, at SLIP's 0.08 ``L >= 915``, while CLIP's 0.5 needs only ``L >= 366``.
+    """
+    longest = size if isinstance(size, int) else max(size)
+    return longest / math.sqrt(scale[0] * min(ratio[0], 1 / ratio[1]))
+
+
+def recipe_source_side(recipe: Sequence[dict]) -> Optional[float]:
+    """Shorter source side a view recipe needs: :func:`crop_source_side` for a first ``RandomResizedCrop``, the
+    target for a first ``Resize`` (the shorter side resized to ``size``, or to ``(h, w)``); None (the full
+    resolution) when the recipe resizes nothing, resizes some other way, or a step before the resize is not one of
+    :data:`PIXELWISE`."""
+    for step in recipe:
+        kind = step['type']
+        if kind == 'RandomResizedCrop':
+            return crop_source_side(step['size'], step.get('scale', (0.08, 1.0)), step.get('ratio', (3 / 4, 4 / 3)))
+        if kind == 'Resize':
+            size = step.get('size')
+            return None if size is None else size if isinstance(size, int) else max(size)
+        if not _pixelwise(step):
+            return None
+    return None
+
+
+def views_source_side(recipes: Iterable[Sequence[dict]]) -> Optional[float]:
+    """The largest :func:`recipe_source_side` of several views; None when any view needs the full resolution."""
+    sides = [recipe_source_side(recipe) for recipe in recipes]
+    return None if not sides or None in sides else max(sides)
+
+
+def _pixelwise(step: dict) -> bool:
+    if step['type'] in CONTAINERS:
+        return all(map(_pixelwise, step['transforms']))
+    return step['type'] in PIXELWISE
+
+
 @TRANSFORMS.register_module()
 class MultiView:
     """``results['img']`` -> ``results['views']``: one ``(3, H, W)`` uint8 tensor per recipe.
@@ -59,6 +111,10 @@ class MultiView:
         size (int, optional): Crop size of named recipes.
         copies (int): Each view is emitted this many times, identical (MaskCLIP: the student sees a view once in full
             and once masked, and the teacher sees the same full view).
+
+    Attributes:
+        source_side (float | None): Shorter source side the views need (:func:`views_source_side`), read by
+            :func:`~detailclip.datasets.transforms.loading.plan_decoding`.
     """
 
     def __init__(self, views: Sequence[Union[Sequence[dict], str]], num_repeats: int = 1, size: Optional[int] = None,
@@ -66,6 +122,7 @@ class MultiView:
         recipes = [sized_recipe(v, size) if isinstance(v, str) else v for v in views]
         self.recipes = [build_view(recipe) for recipe in recipes for _ in range(num_repeats)]
         self.copies = copies
+        self.source_side = views_source_side(recipes)
 
     def __call__(self, results: dict) -> dict:
         results['views'] = [view for recipe in self.recipes for view in [recipe(results['img'])] * self.copies]

@@ -24,7 +24,7 @@ def half_life_momentum(half_life_iters: float) -> float:
 class EMATeacherHook(Hook):
     """Calls ``model.update_teacher(m)`` once per optimizer step, the only place the teacher changes.
 
-    The reference updates the teacher with m_t at the start of step t, before the teacher pass (methods.md Q-D8);
+    The reference updates the teacher with m_t at the start of step t, before the teacher pass (docs/methods.md Q-D8);
     updating after step t with m_{t+1} gives the same teacher to every step.
 
     A fixed base momentum suits the run length it was tuned for: 0.996 halves the teacher's distance to the student

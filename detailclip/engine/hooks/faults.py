@@ -42,7 +42,8 @@ class FaultInjectionHook(Hook):
         if runner.iter + 1 == self.kill_at_iter:
             self._handle = model.register_forward_hook(lambda *_: os.kill(os.getpid(), signal.SIGKILL))
         elif runner.iter + 1 == self.nan_at_iter:
-            self._handle = model.register_forward_hook(self._nan_output)
+            # first among the forward hooks, so observers (FiniteLossHook) see the injected value as the model's output
+            self._handle = model.register_forward_hook(self._nan_output, prepend=True)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self._handle is not None:

@@ -11,7 +11,7 @@ from detailclip.registry import HOOKS
 @HOOKS.register_module()
 class FreezeLastLayerHook(Hook):
     """Keep the student's ``last_layer`` parameters (the weight-normalised K-way output layer of the DINO / iBOT heads)
-    fixed for the first ``epochs`` epochs (DINO arXiv 2104.14294 and iBOT's ``freeze_last_layer=1``, methods.md 8.2).
+    fixed for the first ``epochs`` epochs (DINO arXiv 2104.14294, iBOT's ``freeze_last_layer=1``; docs/methods.md 8.2).
 
     Their gradients are zeroed as autograd produces them (under DDP before the all-reduce), so the optimizer moves
     them by nothing: Adam's moments stay 0. The reference drops those gradients instead, which also skips AdamW's

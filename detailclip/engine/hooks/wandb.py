@@ -8,13 +8,13 @@ writes the run under ``<work_dir>/<timestamp>/vis_data/wandb/`` for a later ``wa
 
 Each run is named after its work dir, grouped by its ablation family (``wandb_group`` in the config if set, else the
 config's folders under ``configs/`` read inner to outer: ``configs/ablations/detailclip/*.py`` ->
-``detailclip-ablations``), tagged with its method, masker, mask ratio and loss weights (:func:`run_tags`), and carries
-the resolved config. Every logged row holds ``iter`` (iterations done), ``epoch`` (``iter`` / iterations per epoch,
-fractional) and ``samples_seen`` (``iter`` x batch size x world size; samples, not views), defined as W&B step
-metrics with every other value plotted against ``iter``: MMEngine's plain backend lets W&B count its own step, which
-misaligns curves after a resume. The run id is stored in each checkpoint's ``meta['wandb_run_id']`` and reused when
-training resumes from it, so the resumed run continues the same W&B run. Only rank 0 talks to W&B (the visualizer's
-methods are rank-0 only, and the hook acts on rank 0 only).
+``detailclip-ablations``), tagged with its method, masker settings (ratio, ratio semantics, the rest) and loss weights
+(:func:`run_tags`), and carries the resolved config. Every logged row holds ``iter`` (iterations done), ``epoch``
+(``iter`` / iterations per epoch, fractional) and ``samples_seen`` (``iter`` x batch size x world size; samples, not
+views), defined as W&B step metrics with every other value plotted against ``iter``: MMEngine's plain backend lets
+W&B count its own step, which misaligns curves after a resume. The run id is stored in each checkpoint's
+``meta['wandb_run_id']`` and reused when training resumes from it, so the resumed run continues the same W&B run.
+Only rank 0 talks to W&B (the visualizer's methods are rank-0 only, and the hook acts on rank 0 only).
 """
 import os
 import os.path as osp
@@ -54,13 +54,18 @@ def run_group(cfg: Config) -> Optional[str]:
 
 
 def run_tags(cfg: Config) -> List[str]:
-    """Tags from :func:`~detailclip.engine.config.run_settings`: the method, the masker and its ratio, and every loss
-    weight, e.g. ``['method:detailclip', 'masker:AttentionMask', 'mask_ratio:0.5', 'w_clip:1.0', 'w_mae:1.0',
-    'w_ibot_cls:1.0', 'w_ibot_patch:1.0']``."""
+    """Tags from :func:`~detailclip.engine.config.run_settings`: the method; the masker, its ratio, the ratio's
+    semantics (``remove``: the removed fraction; ``keep_plus_one``: the reference's count, see AttentionMask) and
+    every other masker argument the config sets, so that runs a sweep tells apart carry different tags; and every
+    loss weight, e.g. ``['method:detailclip', 'masker:AttentionMask', 'mask_ratio:0.5',
+    'ratio_semantics:keep_plus_one', 'masker.block_size:2', 'w_clip:1.0', 'w_mae:1.0', 'w_ibot_cls:1.0',
+    'w_ibot_patch:1.0']``."""
     settings = run_settings(cfg)
     tags = [f'method:{settings["method"]}']
     if settings['masker']:
         tags += [f'masker:{settings["masker"]}', f'mask_ratio:{settings["mask_ratio"]}']
+        tags += [f'ratio_semantics:{settings["ratio_semantics"]}'] if settings['ratio_semantics'] else []
+        tags += [f'masker.{key}:{value}' for key, value in settings['masker_settings'].items()]
     return tags + [f'w_{label.replace(".", "_")}:{value}' for label, value in settings['loss_weights'].items()]
 
 

@@ -1,4 +1,4 @@
-"""Layer-wise learning-rate decay for ViT fine-tuning (BEiT arXiv 2106.08254; iBOT's downstream recipe, methods.md 9.4).
+"""Layer-wise learning-rate decay for ViT fine-tuning (BEiT arXiv 2106.08254; iBOT's recipe, docs/methods.md 9.4).
 
 Name based, so one constructor serves pretraining configs and mmseg/mmdet models alike: parameters under the
 encoder prefix get a layer id from their name (embeddings 0, ``blocks.i`` i + 1), everything else (the encoder's

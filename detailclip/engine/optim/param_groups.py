@@ -1,4 +1,4 @@
-"""AdamW parameter groups of the SLIP-family code (methods.md 1.6), with the reference rule behind a flag."""
+"""AdamW parameter groups of the SLIP-family code (docs/methods.md 1.6), with the reference rule behind a flag."""
 from typing import Dict, List
 
 from mmengine.model import is_model_wrapper
@@ -7,7 +7,7 @@ from torch import nn
 
 from detailclip.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS
 
-# Reference rule (methods.md Q-D12): a substring of the name or ndim < 2 exempts a parameter from weight decay.
+# Reference rule (docs/methods.md Q-D12): a substring of the name or ndim < 2 exempts a parameter from weight decay.
 REFERENCE_NO_DECAY = ('bias', 'ln', 'bn')
 # Optimizers with a fused kernel (one kernel per step for all parameters) that we default to when available.
 FUSED_OPTIMIZERS = ('Adam', 'AdamW')
@@ -38,9 +38,9 @@ class CLIPOptimWrapperConstructor:
     """Builds the optimizer over :func:`param_groups` and wraps it.
 
     Adam/AdamW get torch's fused kernel (``fused=True``) when the config names no implementation (``fused`` or
-    ``foreach``) and torch has one for the parameters' device: on a 2-core CPU its step is about 4x faster than the
-    default foreach one (``tools/analysis/benchmark.py``, stage "optimizer"). ``foreach=False`` selects the plain
-    per-parameter loop of older torch (the reference's).
+    ``foreach``) and torch has one for the parameters' device: one kernel for all parameters (its cost against the
+    per-parameter loop: the "optimizer" stage of ``tools/analysis/benchmark.py``, docs/performance_figures.md).
+    ``foreach=False`` selects the plain per-parameter loop of older torch (the reference's).
 
     Args:
         optim_wrapper_cfg (dict): ``dict(type=..., optimizer=dict(type='AdamW', lr=..., weight_decay=...), ...)``.

@@ -1,4 +1,4 @@
-"""CLIP text transformer (methods.md 1.2), laid out like OpenAI CLIP / open_clip.
+"""CLIP text transformer (docs/methods.md 1.2), laid out like OpenAI CLIP / open_clip.
 
 Parameter names equal OpenAI CLIP's text tower (``token_embedding``, ``positional_embedding``,
 ``transformer.resblocks.N.{ln_1,attn.in_proj_weight,attn.in_proj_bias,attn.out_proj,ln_2,mlp.c_fc,mlp.c_proj}``,
@@ -163,7 +163,7 @@ class CLIPTextTransformer(nn.Module):
         self.init_weights()
 
     def init_weights(self) -> None:
-        """OpenAI CLIP init (methods.md 1.2); biases keep their PyTorch defaults."""
+        """OpenAI CLIP init (docs/methods.md 1.2); biases keep their PyTorch defaults."""
         width, layers = self.transformer.width, self.transformer.layers
         attn_std, proj_std, fc_std = width ** -0.5, width ** -0.5 * (2 * layers) ** -0.5, (2 * width) ** -0.5
         nn.init.normal_(self.token_embedding.weight, std=0.02)

@@ -9,16 +9,13 @@ The encoder subclasses timm's ``VisionTransformer``, so parameter names (``cls_t
 method surface stay unchanged and timm checkpoints load strictly. The only additions go through timm's own
 ``block_fn``/``attn_layer`` constructor hooks: an attention layer that can also return the CLS query row of
 the attention probabilities, computed separately from the fused ``scaled_dot_product_attention`` call so
-that the full ``(B, heads, T, T)`` matrix is never materialised.
-
-Two switches reproduce the DetailCLIP reference's straightforward way for benchmarks and parity checks (same
-results): ``attn_impl='manual'`` materialises softmax(q k^T) in every block (timm's ``fused_attn=False`` path, the
-reference's timm 0.5.4 attention), and ``cls_attn_impl='stack'`` stacks every block's full attention matrix
-``(L, B, heads, T, T)`` and averages it, as the reference does (methods.md Q-D4).
+that the full ``(B, heads, T, T)`` matrix is never materialised. The score is a running sum of each block's CLS
+row; the reference stacks every block's full attention instead (docs/methods.md Q-D4), the benchmark's naive way
+(``tools/analysis/naive.py``).
 """
 from contextlib import contextmanager
 from functools import partial
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -32,16 +29,17 @@ from torch import nn
 from detailclip.registry import MODELS
 from ..attention import attention, attention_probs
 from ..maskers.ops import sorted_positions, take_rows
+from .batching import run_batched
 
 Size2 = Union[int, Sequence[int]]
 ATTN_IMPLS = ('sdpa', 'manual')
-CLS_ATTN_IMPLS = ('row', 'stack')
 
 
 def set_attn_impl(module: nn.Module, attn_impl: str) -> None:
-    """Run every timm ``Attention`` in ``module`` (encoders, their EMA copies, decoder blocks) through fused
+    """Run every timm ``Attention`` in ``module`` (encoders, the teacher's copies, decoder blocks) through fused
     ``scaled_dot_product_attention`` (``'sdpa'``) or the materialised softmax(q k^T) (``'manual'``), by timm's own
-    ``fused_attn`` flag. Both give the same outputs; ``'manual'`` is the reference's way (benchmarks, parity checks).
+    ``fused_attn`` flag. Both give the same outputs; ``'manual'`` is timm's unfused path (the reference's timm 0.5.4
+    attention), for backends without a fused kernel or to debug the probabilities.
     """
     if attn_impl not in ATTN_IMPLS:
         raise ValueError(f'unknown attn_impl {attn_impl!r}: use one of {ATTN_IMPLS}')
@@ -61,7 +59,7 @@ class CLSAttention(Attention):
     """
 
     def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False,
-                return_cls_attn: bool = False, return_attn: bool = False,
+                return_cls_attn: bool = False,
                 rows: Optional[torch.Tensor] = None) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """Multi-head self-attention.
 
@@ -70,17 +68,15 @@ class CLSAttention(Attention):
             attn_mask: Optional mask broadcastable to ``(B, heads, T, T)``; not supported with ``return_cls_attn``.
             is_causal: Causal attention (timm signature); not supported with ``return_cls_attn``.
             return_cls_attn: Also return the CLS row of the post-softmax attention.
-            return_attn: Also return the full post-softmax attention instead (the reference's CLS score).
             rows: Optional ``(B, Q)`` token indices: outputs at those rows only (their queries against the keys and
                 values of all T tokens), so the other rows cost neither a query nor an output projection.
 
         Returns:
-            Output tokens ``(B, T, C)`` (``(B, Q, C)`` with ``rows``), and with ``return_cls_attn`` also the
-            probabilities ``(B, heads, T)`` from the CLS query to every key (CLS key included, so each row sums to 1),
-            with ``return_attn`` the probabilities ``(B, heads, T, T)``; both in fp32.
+            Output tokens ``(B, T, C)`` (``(B, Q, C)`` with ``rows``), and with ``return_cls_attn`` also the fp32
+            probabilities ``(B, heads, T)`` from the CLS query to every key (CLS key included, so each row sums to 1).
         """
-        if (return_cls_attn or return_attn) and (attn_mask is not None or is_causal or rows is not None):
-            raise NotImplementedError('return_cls_attn and return_attn do not support attn_mask, is_causal or rows')
+        if return_cls_attn and (attn_mask is not None or is_causal or rows is not None):
+            raise NotImplementedError('return_cls_attn does not support attn_mask, is_causal or rows')
         x_out = x if rows is None else take_rows(x, rows)
         gate = self.gate(x_out).sigmoid() if getattr(self, 'gate', None) is not None else None
         q, k, v = self._qkv(x, None if rows is None else x_out)
@@ -91,11 +87,15 @@ class CLSAttention(Attention):
         else:
             out, attn = self._manual_attention(q, k, v, attn_mask, is_causal)
         out = self._project(out.transpose(1, 2).flatten(2), gate)
-        if not (return_attn or return_cls_attn):
-            return out
-        if attn is None:  # fused path: the rows asked for, in fp32 so that autocast does not bias the score
-            attn = attention_probs((q if return_attn else q[:, :, :1]).float(), k.float())
-        return out, (attn if return_attn else attn[:, :, 0]).float()
+        return (out, self._cls_attn(q, k, attn)) if return_cls_attn else out
+
+    def _cls_attn(self, q: torch.Tensor, k: torch.Tensor, attn: Optional[torch.Tensor]) -> torch.Tensor:
+        """The fp32 CLS row ``(B, heads, T)`` of the probabilities: read from ``attn`` ``(B, heads, T, T)`` when it
+        was materialised, else the CLS query ``(B, heads, 1, hd)`` of ``q`` against the keys ``k`` ``(B, heads, T, hd)``
+        in fp32, so that autocast does not bias the score."""
+        if attn is None:
+            attn = attention_probs(q[:, :, :1].float(), k.float())
+        return attn[:, :, 0].float()
 
     def _qkv(self, x: torch.Tensor, x_rows: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Normed queries ``(B, heads, Q, hd)`` of ``x_rows`` (of ``x`` when None: Q = T) and keys and values
@@ -212,7 +212,7 @@ class CLSAttentionBlock(Block):
     recompute_norm_act = True
 
     def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False,
-                return_cls_attn: bool = False, return_attn: bool = False,
+                return_cls_attn: bool = False,
                 rows: Optional[torch.Tensor] = None) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """Run the block.
 
@@ -221,24 +221,22 @@ class CLSAttentionBlock(Block):
             attn_mask: Optional attention mask (timm signature).
             is_causal: Causal attention (timm signature).
             return_cls_attn: Also return the CLS attention ``(B, heads, T)`` of this block.
-            return_attn: Also return the full attention ``(B, heads, T, T)`` instead.
             rows: Optional ``(B, Q)`` token indices: the block's outputs at those rows only (attention over all T
                 tokens; the MLP and projections run on Q rows).
 
         Returns:
-            Tokens ``(B, T, C)`` (``(B, Q, C)`` with ``rows``), plus the CLS or full attention when asked.
+            Tokens ``(B, T, C)`` (``(B, Q, C)`` with ``rows``), plus the CLS attention when asked.
         """
         return run_recomputing_norm_act(self, self._forward, x, attn_mask=attn_mask, is_causal=is_causal,
-                                        return_cls_attn=return_cls_attn, return_attn=return_attn, rows=rows)
+                                        return_cls_attn=return_cls_attn, rows=rows)
 
     def _forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor], is_causal: bool, return_cls_attn: bool,
-                 return_attn: bool, rows: Optional[torch.Tensor]):
+                 rows: Optional[torch.Tensor]):
         """:meth:`forward`'s body."""
         recompute = self.recompute_norm_act and torch.is_grad_enabled() and not torch.compiler.is_compiling()
         h = autocast_input(self.norm1(x))
         with recompute_in_backward(h, lambda x=x: autocast_input(self.norm1(x)), recompute):
-            out = self.attn(h, attn_mask=attn_mask, is_causal=is_causal, return_cls_attn=return_cls_attn,
-                            return_attn=return_attn, rows=rows)
+            out = self.attn(h, attn_mask=attn_mask, is_causal=is_causal, return_cls_attn=return_cls_attn, rows=rows)
         y, attn = out if isinstance(out, tuple) else (out, None)
         x = x if rows is None else take_rows(x, rows)
         x = x + self.drop_path1(self.ls1(y))
@@ -307,6 +305,14 @@ def gather_kept(x: torch.Tensor, remove_mask: torch.Tensor,
     return take_rows(x, ids_keep), ids_keep
 
 
+def _removed_count(mask: Optional[torch.Tensor], count: Optional[int], mask_mode: str) -> Optional[int]:
+    """The tokens a view's removal drops per row (the part of its batching key the mask decides): ``count`` when
+    known, else read from the first row of the ``(B, N)`` mask; None without removal."""
+    if mask is None or mask_mode != 'remove':
+        return None
+    return count if count is not None else int(mask[0].sum())
+
+
 def conv_stem(in_chans: int, embed_dim: int, patch_size: Tuple[int, int]) -> nn.Sequential:
     """Stride-2 3x3 convolutions (GELU) down to the patch grid, then a 1x1 projection to ``embed_dim``: the early
     convolutions of Xiao et al. (arXiv 2106.14881), which make a small ViT learn shapes from little data far faster
@@ -334,9 +340,10 @@ class VisionTransformer(TimmVisionTransformer):
     """ViT image encoder (Dosovitskiy et al., arXiv 2010.11929) on timm's implementation.
 
     Adds ``forward_encoder``: token removal (MAE/FLIP/A-CLIP/DetailCLIP student), mask-token replacement
-    (iBOT/BEiT student) and the CLS attention score used by attention-guided maskers (A-CLIP, DetailCLIP).
-    Everything else (``forward``, ``forward_features``, ``forward_intermediates``, ``set_grad_checkpointing``,
-    ``no_weight_decay``, ``group_matcher``, parameter names) is timm's.
+    (iBOT/BEiT student) and the CLS attention score used by attention-guided maskers (A-CLIP, DetailCLIP), and
+    ``forward_views``: it on a list of views, same-shaped ones batched. Everything else (``forward``,
+    ``forward_features``, ``forward_intermediates``, ``set_grad_checkpointing``, ``no_weight_decay``,
+    ``group_matcher``, parameter names) is timm's.
 
     Args:
         img_size: Input size, int or ``(H, W)``; each side must be divisible by the patch size.
@@ -347,19 +354,17 @@ class VisionTransformer(TimmVisionTransformer):
         mlp_ratio: MLP hidden width over D.
         qkv_bias: Bias on the qkv projection.
         drop_path_rate: Stochastic depth rate (linear over depth).
-        freeze_patch_embed: True: keep the linear patch projection at its random init (A-CLIP/DetailCLIP, methods.md
-            1.3): the patchify convolution of the patch stem, the final 1x1 projection of the conv stem (its 3x3
-            convolutions train, as the layers before a frozen projection would). ``'stem'``: freeze the whole
-            patch embedding, conv layers included (the tiny recipes' earlier setting, kept for their diagnostics).
+        freeze_patch_embed: True: keep the linear patch projection at its random init (A-CLIP, DetailCLIP;
+            docs/methods.md 1.3): the patchify convolution of the patch stem, the final 1x1 projection of the conv
+            stem (its 3x3 convolutions train, as the layers before a frozen projection would). ``'stem'``: freeze
+            the whole patch embedding, conv layers included (the tiny recipes' earlier setting, kept for their
+            diagnostics).
         stem: ``'patch'`` (a p x p stride-p convolution, ViT and every reference recipe) or ``'conv'``: stride-2 3x3
             convolutions down to the same grid (see :func:`conv_stem`); only timm checkpoints of the patch stem load.
         use_mask_token: Create the learned ``mask_token`` ``(1, 1, D)`` needed by ``replace_mask``.
         num_classes: Classifier classes; 0 makes ``forward`` return pooled features ``(B, D)``.
-        attn_impl: ``'sdpa'`` (fused attention) or ``'manual'`` (materialised softmax(q k^T), the reference's way);
-            see :func:`set_attn_impl`.
-        cls_attn_impl: CLS score from a running sum of each block's CLS row (``'row'``) or, as the reference, from
-            every block's full attention stacked to ``(L, B, heads, T, T)`` and averaged (``'stack'``); same values.
-            A plain attribute, switchable at run time like ``attn_impl``.
+        attn_impl: ``'sdpa'`` (fused attention) or ``'manual'`` (materialised softmax(q k^T)); see
+            :func:`set_attn_impl`.
         recompute_norm_act: Recompute the LayerNorm and MLP activation outputs of every block in backward instead of
             storing them (see :class:`CLSAttentionBlock`): same gradients, about 3/8 less activation memory. Each
             block's ``recompute_norm_act`` attribute switches it at run time.
@@ -374,13 +379,10 @@ class VisionTransformer(TimmVisionTransformer):
     def __init__(self, img_size: Size2 = 224, patch_size: Size2 = 16, embed_dim: int = 768, depth: int = 12,
                  num_heads: int = 12, mlp_ratio: float = 4., qkv_bias: bool = True, drop_path_rate: float = 0.,
                  freeze_patch_embed: Union[bool, str] = False, use_mask_token: bool = False, num_classes: int = 0,
-                 stem: str = 'patch', attn_impl: str = 'sdpa', cls_attn_impl: str = 'row',
-                 recompute_norm_act: bool = True, norm_eps: float = 1e-6, cls_token_init_std: Optional[float] = None,
-                 **kwargs) -> None:
+                 stem: str = 'patch', attn_impl: str = 'sdpa', recompute_norm_act: bool = True,
+                 norm_eps: float = 1e-6, cls_token_init_std: Optional[float] = None, **kwargs) -> None:
         check_divisible(img_size, patch_size)
         self.cls_token_init_std = cls_token_init_std  # before timm's constructor, which calls init_weights
-        if cls_attn_impl not in CLS_ATTN_IMPLS:
-            raise ValueError(f'unknown cls_attn_impl {cls_attn_impl!r}: use one of {CLS_ATTN_IMPLS}')
         kwargs.setdefault('norm_layer', partial(nn.LayerNorm, eps=norm_eps))
         super().__init__(
             img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depth=depth, num_heads=num_heads,
@@ -388,7 +390,6 @@ class VisionTransformer(TimmVisionTransformer):
             block_fn=CLSAttentionBlock, attn_layer=CLSAttention, **kwargs)
         self._check_token_layout()
         set_attn_impl(self, attn_impl)
-        self.cls_attn_impl = cls_attn_impl
         for blk in self.blocks:
             blk.recompute_norm_act = recompute_norm_act
         # forward_encoder also takes other sizes (multi-crop local views): pos_embed is resampled to their grid
@@ -478,6 +479,42 @@ class VisionTransformer(TimmVisionTransformer):
         x, cls_attn = self._run_blocks(x, return_cls_attn)
         return dict(tokens=self.norm(x), ids_keep=ids_keep, cls_attn=cls_attn)
 
+    def forward_views(self, views: Sequence[torch.Tensor], masks: Optional[Sequence[Optional[torch.Tensor]]] = None,
+                      num_masked: Optional[Sequence[Optional[int]]] = None, *, mask_mode: str = 'remove',
+                      return_cls_attn: bool = False) -> List[Dict[str, Optional[torch.Tensor]]]:
+        """:meth:`forward_encoder` on every view, views of the same size whose masks remove the same number of tokens
+        (or are all None) concatenated along the batch: two DetailCLIP views cost one (2B)-sample pass.
+
+        Args:
+            views: V views, each ``(B, 3, H, W)``.
+            masks: Per view, a bool ``(B, N)`` mask (True = removed or replaced) or None; None: no masks.
+            num_masked: Per view, the tokens every row of its mask masks, when known (the masker's ``num_masked``);
+                the others are read from the masks (a host-device sync on a GPU).
+            mask_mode: ``'remove'`` or ``'replace'``.
+            return_cls_attn: Also return the CLS attention score.
+
+        Returns:
+            Per view, :meth:`forward_encoder`'s outputs (``tokens`` ``(B, 1 + N_keep, D)``, ``ids_keep``, ``cls_attn``).
+        """
+        if mask_mode not in ('remove', 'replace'):
+            raise ValueError(f'unknown mask_mode {mask_mode!r}: use "remove" or "replace"')
+        masks = list(masks) if masks is not None else [None] * len(views)
+        counts = list(num_masked) if num_masked is not None else [None] * len(views)
+        keys = [(tuple(view.shape[1:]), mask is None, _removed_count(mask, count, mask_mode))
+                for view, mask, count in zip(views, masks, counts)]
+        encode = partial(self._forward_masked, mask_mode=mask_mode, return_cls_attn=return_cls_attn)
+        return run_batched(encode, list(zip(views, masks, counts)), keys)
+
+    def _forward_masked(self, x: torch.Tensor, mask: Optional[torch.Tensor], count: Optional[int], mask_mode: str,
+                        return_cls_attn: bool) -> Dict[str, Optional[torch.Tensor]]:
+        """:meth:`forward_encoder` of ``(B, 3, H, W)`` images with the ``(B, N)`` ``mask`` (or None) removing or
+        replacing tokens, as ``mask_mode`` says; ``count``: the removed tokens per row, when known."""
+        if mask is None:
+            return self.forward_encoder(x, return_cls_attn=return_cls_attn)
+        if mask_mode == 'replace':
+            return self.forward_encoder(x, replace_mask=mask, return_cls_attn=return_cls_attn)
+        return self.forward_encoder(x, remove_mask=mask, num_removed=count, return_cls_attn=return_cls_attn)
+
     def _embed_patches(self, x: torch.Tensor, replace_mask: Optional[torch.Tensor]) -> torch.Tensor:
         """Patch tokens with positional embedding, masked ones replaced first.
 
@@ -522,8 +559,6 @@ class VisionTransformer(TimmVisionTransformer):
         Returns:
             Tokens ``(B, T, D)`` and the CLS->patch score ``(B, T - 1)`` or None.
         """
-        if return_cls_attn and self.cls_attn_impl == 'stack':
-            return self._run_blocks_stacked(x)
         total = None
         for blk in self.blocks:
             out = self._run_block(blk, x, return_cls_attn)
@@ -536,18 +571,8 @@ class VisionTransformer(TimmVisionTransformer):
             return x, None
         return x, total.mean(dim=1)[:, 1:] / len(self.blocks)
 
-    def _run_blocks_stacked(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The reference's CLS score: every block's full attention stacked to ``(L, B, heads, T, T)``, averaged over
-        blocks, CLS row, mean over heads. Returns tokens ``(B, T, D)`` and the score ``(B, T - 1)``."""
-        attns = []
-        for blk in self.blocks:
-            x, attn = self._run_block(blk, x, return_attn=True)
-            attns.append(attn)
-        return x, torch.stack(attns).mean(dim=0)[:, :, 0, 1:].mean(dim=1)
-
-    def _run_block(self, blk: nn.Module, x: torch.Tensor, return_cls_attn: bool = False, return_attn: bool = False):
+    def _run_block(self, blk: nn.Module, x: torch.Tensor, return_cls_attn: bool = False):
         """One block, through ``torch.utils.checkpoint`` when timm's grad checkpointing is on."""
         if self.grad_checkpointing and not torch.jit.is_scripting():
-            return torch.utils.checkpoint.checkpoint(blk, x, None, False, return_cls_attn, return_attn,
-                                                     use_reentrant=False)
-        return blk(x, return_cls_attn=return_cls_attn, return_attn=return_attn)
+            return torch.utils.checkpoint.checkpoint(blk, x, None, False, return_cls_attn, use_reentrant=False)
+        return blk(x, return_cls_attn=return_cls_attn)

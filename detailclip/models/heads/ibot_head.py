@@ -1,4 +1,4 @@
-"""DINO / iBOT projection heads: MLP, L2-normalised bottleneck, weight-normalised prototype layer (methods.md 7.2, 8.2).
+"""DINO / iBOT heads: MLP, L2-normalised bottleneck, weight-normalised prototype layer (docs/methods.md 7.2, 8.2).
 
 State-dict layout matches the iBOT reference (``models/head.py``) and DetailCLIP's ``ibot_head``: ``mlp.{i}.*`` with
 the reference's Sequential indices (``mlp.0/2/4`` without a norm), ``last_layer.weight_g`` (K, 1) and
@@ -7,7 +7,7 @@ the reference's Sequential indices (``mlp.0/2/4`` without a norm), ``last_layer.
 so a checkpoint importer drops those duplicate keys.
 """
 import math
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -118,6 +118,11 @@ class IBOTHead(nn.Module):
             Tensor: (..., K) or, with ``patch``, (..., K2) logits.
         """
         return self.prototypes(self.embed(x), patch)
+
+    def forward_views(self, xs: Sequence[Tensor], *, patch: bool = False) -> Tensor:
+        """The logits of V views' tokens ``xs`` (each (B, ..., D), the same shape) in one call on their stack:
+        (V, B, ..., K), or (V, B, ..., K2) with ``patch``."""
+        return self(torch.stack(list(xs)), patch)
 
     def embed(self, x: Tensor) -> Tensor:
         """(..., D) tokens -> (..., bottleneck) L2-normalised MLP outputs."""

@@ -1,12 +1,13 @@
-"""MAE-style decoder and pixel head (MAE arXiv 2111.06377; DetailCLIP arXiv 2409.06809 methods.md 7.2)."""
+"""MAE-style decoder and pixel head (MAE arXiv 2111.06377; DetailCLIP arXiv 2409.06809 docs/methods.md 7.2)."""
 from functools import partial
-from typing import Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 from timm.layers import to_2tuple
 from torch import nn
 
 from detailclip.registry import MODELS
+from ..encoders.batching import run_batched
 from ..encoders.vit import CLSAttention, CLSAttentionBlock
 from ..maskers.ops import removed_positions, take_rows
 from ..ops import sincos_pos_embed_2d
@@ -89,6 +90,22 @@ class MAEDecoder(nn.Module):
                              'replacement decode every position (MAEObjective(decode_positions="all"))')
         rows = removed_positions(ids_keep, num_patches) + 1 if removed_only else None  # token rows: CLS is row 0
         return self.decoder_norm(self._run_blocks(x, rows))
+
+    def forward_views(self, tokens: Sequence[torch.Tensor], ids_keep: Sequence[Optional[torch.Tensor]],
+                      grids: Sequence[Sequence[int]], *, removed_only: bool = False) -> List[torch.Tensor]:
+        """:meth:`forward` on every view, views of the same token shape and grid in one call.
+
+        Args:
+            tokens: Per view, encoder tokens ``(B, 1 + N_keep, D_enc)``.
+            ids_keep: Per view, the kept positions ``(B, N_keep)`` or None.
+            grids: Per view, the patch grid ``(gh, gw)``.
+            removed_only: See :meth:`forward`.
+
+        Returns:
+            Per view, :meth:`forward`'s output.
+        """
+        inputs = [(t, ids, tuple(grid), removed_only) for t, ids, grid in zip(tokens, ids_keep, grids)]
+        return run_batched(self, inputs, [(tuple(t.shape[1:]), ids is None, grid) for t, ids, grid, _ in inputs])
 
     def _run_blocks(self, x: torch.Tensor, rows: Optional[torch.Tensor]) -> torch.Tensor:
         """The blocks on (B, T, D_dec) tokens; with ``rows`` (B, Q) the output (B, Q, D_dec) at those rows only,

@@ -1,4 +1,4 @@
-"""MLP heads of the SSL objectives: SLIP's SimCLR MLP, A-CLIP's BYOL projector and predictor (methods.md 6.2)."""
+"""MLP heads of the SSL objectives: SLIP's SimCLR MLP, A-CLIP's BYOL projector and predictor (docs/methods.md 6.2)."""
 from typing import Optional
 
 from torch import nn

@@ -3,7 +3,7 @@
 Notation: V student views, V_t <= V teacher views, teacher view q paired with student view q (so the student lists
 its global views first); P same-view pairs for the patch term; B samples, N patches, K / K2 prototypes.
 H(P, Q) = -sum_k P_k log Q_k is the cross-entropy of a teacher distribution P and student log-probabilities log Q.
-The centres are registered buffers, so checkpoints keep them (methods.md Q-D20); teacher temperatures are scheduled
+The centres are registered buffers, so checkpoints keep them (docs/methods.md Q-D20); teacher temperatures are scheduled
 by ``TeacherTempHook`` through ``set_teacher_temp``.
 """
 import math
@@ -115,7 +115,7 @@ def _teacher_probs(logits: Tensor, center: Tensor, temp: float) -> Tensor:
 
 @MODELS.register_module()
 class DINOLoss(nn.Module):
-    """DINO CLS self-distillation (Caron et al., arXiv 2104.14294; methods.md 8.2).
+    """DINO CLS self-distillation (Caron et al., arXiv 2104.14294; docs/methods.md 8.2).
 
     L = mean over pairs (teacher global view q, student view v != q) of mean_b H(softmax((T_q - c)/tau_t),
     softmax(S_v/tau_s)); afterwards c <- m c + (1 - m) * global batch mean of T.
@@ -157,40 +157,39 @@ class DINOLoss(nn.Module):
 @MODELS.register_module()
 class IBOTLoss(nn.Module):
     """iBOT CLS + masked-patch self-distillation (Zhou et al., arXiv 2111.07832; DetailCLIP arXiv 2409.06809,
-    methods.md 7.5, 8.3).
+    docs/methods.md 7.5, 8.3).
 
     L_cls is :class:`DINOLoss`'s cross-view term with centre c (1, K) and tau_t; L_patch compares each student view
     with its own teacher view at the masked positions: mean over pairs p and samples b of
     sum_n M H(softmax((T_patch - c2)/tau_t2), softmax(S_patch/tau_s)) / max(1, sum_n M), with centre c2 (1, 1, K2).
-    Given the student logits of the masked positions only, only those enter the softmaxes, through
-    :class:`SoftTargetCrossEntropy`; given every position's (the reference's way, kept for benchmarks), the softmaxes
-    cover all positions and the mask weights the sum. After the loss, c and c2 move towards the global batch means of
-    T_cls and of the patch-mean of T_patch (all positions: passed as ``teacher_patch_mean`` when the teacher logits
-    too are given at the masked positions only). With a single view pair there is no cross-view pair and L_cls = 0.
+    Only the masked positions enter the softmaxes, through :class:`SoftTargetCrossEntropy` (logits given at every
+    position are reduced to those first). After the loss, c and c2 move towards the global batch means of T_cls and
+    of the patch-mean of T_patch (all positions: passed as ``teacher_patch_mean`` when the teacher logits are given at
+    the masked positions only). With a single view pair there is no cross-view pair and L_cls = 0.
 
     Args:
         out_dim (int): K.
         patch_out_dim (int): K2.
         student_temp (float): tau_s (both terms).
-        center_momentum (float): Momentum of c.
-        center_momentum2 (float): Momentum of c2.
+        cls_center_momentum (float): Momentum of c (buffer ``cls_center``).
+        patch_center_momentum (float): Momentum of c2 (buffer ``patch_center``).
     """
 
-    def __init__(self, out_dim: int, patch_out_dim: int, student_temp: float = 0.1, center_momentum: float = 0.9,
-                 center_momentum2: float = 0.9):
+    def __init__(self, out_dim: int, patch_out_dim: int, student_temp: float = 0.1,
+                 cls_center_momentum: float = 0.9, patch_center_momentum: float = 0.9):
         super().__init__()
         self.student_temp = _check_temp('student', student_temp)
-        self.center_momentum, self.center_momentum2 = center_momentum, center_momentum2
-        self.teacher_temp, self.teacher_temp2 = 0.04, 0.04
-        self.register_buffer('center', torch.zeros(1, out_dim))
-        self.register_buffer('center2', torch.zeros(1, 1, patch_out_dim))
+        self.cls_center_momentum, self.patch_center_momentum = cls_center_momentum, patch_center_momentum
+        self.cls_teacher_temp, self.patch_teacher_temp = 0.04, 0.04
+        self.register_buffer('cls_center', torch.zeros(1, out_dim))
+        self.register_buffer('patch_center', torch.zeros(1, 1, patch_out_dim))
 
     def set_teacher_temp(self, cls: Optional[float] = None, patch: Optional[float] = None) -> None:
         """Set tau_t (``cls``) and tau_t2 (``patch``); None leaves a temperature unchanged."""
         if cls is not None:
-            self.teacher_temp = _check_temp('cls teacher', cls)
+            self.cls_teacher_temp = _check_temp('cls teacher', cls)
         if patch is not None:
-            self.teacher_temp2 = _check_temp('patch teacher', patch)
+            self.patch_teacher_temp = _check_temp('patch teacher', patch)
 
     def forward(self, student_cls: Tensor, student_patch: Optional[Tensor], teacher_cls: Tensor,
                 teacher_patch: Optional[Tensor], masks: Optional[Tensor],
@@ -214,17 +213,17 @@ class IBOTLoss(nn.Module):
         loss_cls = self._cls_loss(student_cls, teacher_cls)
         loss_patch = student_cls.new_zeros(()) if student_patch is None else \
             self._patch_loss(student_patch, teacher_patch, masks, teacher_patch_mean)
-        update_center(self.center, teacher_cls, self.center_momentum)
+        update_center(self.cls_center, teacher_cls, self.cls_center_momentum)
         if teacher_patch is not None:
-            update_center(self.center2, teacher_patch if teacher_patch_mean is None else teacher_patch_mean[None],
-                          self.center_momentum2)
+            patch_logits = teacher_patch if teacher_patch_mean is None else teacher_patch_mean[None]
+            update_center(self.patch_center, patch_logits, self.patch_center_momentum)
         return loss_cls, loss_patch
 
     def _cls_loss(self, student_cls: Tensor, teacher_cls: Tensor) -> Tensor:
         if student_cls.shape[0] == 1:
             return student_cls.new_zeros(())  # no cross-view pair
         log_q = F.log_softmax(student_cls / self.student_temp, dim=-1)
-        return cross_view_ce(_teacher_probs(teacher_cls, self.center, self.teacher_temp), log_q)
+        return cross_view_ce(_teacher_probs(teacher_cls, self.cls_center, self.cls_teacher_temp), log_q)
 
     def _patch_loss(self, student_patch: Tensor, teacher_patch: Tensor, masks: Tensor,
                     teacher_patch_mean: Optional[Tensor]) -> Tensor:
@@ -233,22 +232,13 @@ class IBOTLoss(nn.Module):
                              f'(or (M, K2) with their (K2, ) mean over every position) and bool masks (P, B, N), got '
                              f'{_shape(student_patch)}, {_shape(teacher_patch)}, {_shape(teacher_patch_mean)} and '
                              f'{_shape(masks)}')
-        if student_patch.dim() == 4:
-            return self._patch_loss_all_positions(student_patch, teacher_patch, masks)
-        teacher_masked = teacher_patch if teacher_patch.dim() == 2 else teacher_patch[masks]  # (M, K2)
-        if teacher_masked.shape[0] != student_patch.shape[0]:
-            raise ValueError(f'patch term: {student_patch.shape[0]} student rows for {teacher_masked.shape[0]} masked '
+        student_masked, teacher_masked = (x if x.dim() == 2 else x[masks] for x in (student_patch, teacher_patch))
+        if teacher_masked.shape[0] != student_masked.shape[0]:
+            raise ValueError(f'patch term: {student_masked.shape[0]} student rows for {teacher_masked.shape[0]} masked '
                              f'positions: pass the student logits at the masked positions, x[masks]')
-        ce = SoftTargetCrossEntropy.apply(student_patch, teacher_masked, self.center2.view(-1), self.teacher_temp2,
-                                          self.student_temp)
+        ce = SoftTargetCrossEntropy.apply(student_masked, teacher_masked, self.patch_center.view(-1),
+                                          self.patch_teacher_temp, self.student_temp)
         return masked_patch_mean(ce, masks)
-
-    def _patch_loss_all_positions(self, student_patch: Tensor, teacher_patch: Tensor, masks: Tensor) -> Tensor:
-        """The reference's computation: (P, B, N, K2) softmaxes at every position, then the masked mean."""
-        probs = _teacher_probs(teacher_patch, self.center2, self.teacher_temp2)
-        ce = -(probs * F.log_softmax(student_patch / self.student_temp, dim=-1)).sum(-1)  # (P, B, N)
-        weights = masks.to(ce.dtype)
-        return ((ce * weights).sum(-1) / weights.sum(-1).clamp(min=1)).mean()
 
 
 def _patch_inputs_fit(student_patch: Tensor, teacher_patch: Optional[Tensor], masks: Optional[Tensor],

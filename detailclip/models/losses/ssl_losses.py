@@ -11,7 +11,7 @@ from detailclip.utils.dist import gather_features, get_rank
 
 @MODELS.register_module()
 class SimCLRLoss(nn.Module):
-    """NT-Xent of SimCLR (Chen et al., arXiv 2002.05709) as SLIP implements it (arXiv 2112.12750, methods.md 4).
+    """NT-Xent of SimCLR (Chen et al., arXiv 2002.05709) as SLIP implements it (arXiv 2112.12750, docs/methods.md 4).
 
     With q_a, q_b the normalised local embeddings of two views (B, d) and k_a, k_b their W*B gathered copies, the
     row i of view a scores ``[q_a k_b^T | q_a k_a^T] / tau`` (B, 2*W*B) with its own column ``k_a[r*B + i]`` set to
@@ -56,7 +56,7 @@ class SimCLRLoss(nn.Module):
 
 @MODELS.register_module()
 class BYOLLoss(nn.Module):
-    """BYOL's regression loss (Grill et al., arXiv 2006.07733) as A-CLIP uses it (arXiv 2212.08653, methods.md 6.5).
+    """BYOL's regression loss (arXiv 2006.07733) as A-CLIP uses it (arXiv 2212.08653; docs/methods.md 6.5).
 
     ``loss = 1/(V*B) sum_v sum_b [2 - 2 cos(p_{v,b}, sg(z_b))]``: every student view's prediction regresses the
     one teacher target of its sample, which gets no gradient. Not symmetrised (A-CLIP's teacher sees one view).

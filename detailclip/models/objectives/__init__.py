@@ -1,6 +1,7 @@
 from .base import Objective, select
 from .clip import CLIPObjective
-from .ibot import DINOObjective, IBOTObjective
+from .dino import DINOObjective
+from .ibot import IBOTObjective
 from .mae import MAEObjective
 from .maskclip import MaskedDistillationObjective
 from .ssl import BYOLObjective, SimCLRObjective

@@ -1,7 +1,8 @@
 """What every objective reads and returns.
 
 An objective is a registered ``nn.Module`` that owns its heads and its loss; :class:`ImageTextPretrainer` calls
-``objective(context, ema)`` for each configured objective, in config order, and sums the returned ``loss_*`` terms.
+``objective(context, teacher_copies)`` for each configured objective, in config order, and sums the returned
+``loss_*`` terms.
 
 ``context`` (a dict; masks use the project-wide convention True = removed / predicted):
 
@@ -19,8 +20,6 @@ An objective is a registered ``nn.Module`` that owns its heads and its loss; :cl
 ``ids_keep``       list (per student view) of (B, N_keep) kept patch indices (ascending) or None (nothing removed)
 ``image_embeds``   (V, B, d) projected CLS embeddings (text methods only)
 ``text_embeds``    (B, d) projected caption embeddings; ``logit_scale``: the 0-d multiplier exp(t)
-``batch_views``    bool: run same-shaped views through a module as one batch (False: one call per view, the
-                   reference's way; see :func:`~detailclip.models.encoders.batching.run_batched`)
 ================  ==================================================================================================
 
 Objectives may add entries for later ones (``decoded_masked``: the MAE decoder's (B, N_rem, D_dec) outputs at the
@@ -28,8 +27,8 @@ removed positions per view, or ``decoded``: its (B, 1 + N, D_dec) outputs at eve
 in DetailCLIP). They declare it (``provides``/``requires``) and :func:`execution_order` runs providers
 first, so the order does not depend on the config's key order (MMEngine sorts dict keys when it dumps a config).
 
-``ema`` maps each name in the objective's ``ema_modules`` to its frozen EMA twin held by the teacher (e.g. the
-teacher's iBOT head), or is empty when the method has no teacher.
+``teacher_copies`` maps each name in the objective's ``teacher_modules`` to the teacher's frozen copy of that
+submodule (e.g. the teacher's iBOT head), or is empty when the method has no teacher.
 """
 from typing import Dict, List, Sequence
 
@@ -42,17 +41,18 @@ class Objective(nn.Module):
 
     Attributes:
         needs_teacher (bool): The EMA teacher must run on ``teacher_views`` for this objective.
-        ema_modules (tuple[str]): Names of submodules that get an EMA twin in the teacher (passed back as ``ema``).
+        teacher_modules (tuple[str]): Names of submodules the teacher keeps a copy of (passed back as
+            ``teacher_copies``).
         provides (tuple[str]): Context entries this objective adds for later ones.
         requires (tuple[str]): Context entries an earlier objective must add.
     """
 
     needs_teacher = False
-    ema_modules: Sequence[str] = ()
+    teacher_modules: Sequence[str] = ()
     provides: Sequence[str] = ()
     requires: Sequence[str] = ()
 
-    def forward(self, context: dict, ema: Dict[str, nn.Module]) -> Dict[str, torch.Tensor]:
+    def forward(self, context: dict, teacher_copies: Dict[str, nn.Module]) -> Dict[str, torch.Tensor]:
         raise NotImplementedError
 
 

@@ -28,7 +28,7 @@ class CLIPObjective(Objective):
         self.weight = weight
         self.views = None if views is None else list(views)
 
-    def forward(self, context: dict, ema: dict) -> Dict[str, torch.Tensor]:
+    def forward(self, context: dict, teacher_copies: dict) -> Dict[str, torch.Tensor]:
         image_embeds = context['image_embeds']
         if self.views is not None:  # (a list index would be uploaded to the GPU, a blocking copy)
             image_embeds = torch.stack([image_embeds[v] for v in self.views])

@@ -1,37 +1,30 @@
-"""Self-distillation objectives: iBOT's CLS + masked-patch terms (also DetailCLIP's) and DINO's CLS term."""
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+"""iBOT's self-distillation objective: CLS and masked-patch terms (also DetailCLIP's)."""
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from detailclip.registry import MODELS
-from ..heads.ibot_head import DINOHead, IBOTHead
-from ..losses.ibot_loss import DINOLoss, IBOTLoss
+from ..heads.ibot_head import IBOTHead
+from ..losses.ibot_loss import IBOTLoss
 from ..maskers.ops import select_masked
 from .base import Objective, select
 
 
-def _apply(fn: Callable[..., Tensor], xs: Sequence[Tensor], batch: bool, join=torch.stack, **kwargs) -> Tensor:
-    """``fn`` (a head or one of its parts) on every (..., D) tensor of ``xs``, outputs joined by ``join`` (stack or
-    cat): one call on the joined inputs, or with ``batch=False`` one call per tensor (the reference's way)."""
-    if batch:
-        return fn(join(list(xs)), **kwargs)
-    return join([fn(x, **kwargs) for x in xs])
-
-
 @MODELS.register_module()
 class IBOTObjective(Objective):
-    """iBOT self-distillation (Zhou et al., arXiv 2111.07832); DetailCLIP's variant (arXiv 2409.06809, methods.md 7.3).
+    """iBOT self-distillation (Zhou et al., arXiv 2111.07832); DetailCLIP's variant (docs/methods.md 7.3).
 
     Student view ``views[i]`` pairs with teacher view ``teacher_views[i]`` (positions beyond the teacher list are
     student-only crops). The student head runs on the encoder CLS token of every view and on the patch tokens of each
-    paired view that has a mask; the teacher's EMA head (``ema['head']``) runs on the paired teacher views without
-    grad. :class:`IBOTLoss` then takes the cross-view CLS term and the same-view masked patch term. Patch tokens come
-    from the encoder (iBOT: mask-token replacement keeps all N patches in order) or from the MAE decoder output that
-    an earlier objective published as ``context['decoded_masked']`` or ``context['decoded']`` (DetailCLIP: token
-    removal). The student head runs only on the masked patch tokens, the only ones the loss reads; the teacher head's
-    MLP runs on all of them (its centre is the mean over every patch) and its prototype layer on the masked ones and
-    their mean embedding.
+    paired view that has a mask; the teacher's copy of the head (``teacher_copies['head']``) runs on the paired
+    teacher views without grad. :class:`IBOTLoss` then takes the cross-view CLS term and the same-view masked patch
+    term. Patch tokens come from the encoder (iBOT: mask-token replacement keeps all N patches in order) or from the
+    MAE decoder output that an earlier objective published as ``context['decoded_masked']`` or
+    ``context['decoded']`` (DetailCLIP: token removal). The student head runs only on the masked patch tokens, the
+    only ones the loss reads (its MLP on all of them with ``patch_positions='all'``); the teacher head's MLP runs on
+    all of them (its centre is the mean over every patch) and its prototype layer on the masked ones and their mean
+    embedding. Same-shaped views go through a head in one call.
 
     Args:
         head (dict): :class:`IBOTHead` config (``type`` may be omitted); ``in_dim`` is the encoder width.
@@ -42,14 +35,13 @@ class IBOTObjective(Objective):
         patch_source (str): ``'encoder'`` or ``'decoder'``.
         views (Sequence[int], optional): Student views, teacher-paired ones first (all when None).
         teacher_views (Sequence[int], optional): Teacher views (all when None).
-        patch_positions (str): Student patch logits at the ``'masked'`` positions only, or at ``'all'`` of them with
-            the loss's softmaxes over every position (the reference's way, kept for benchmarks); the same loss. A
-            BatchNorm head needs ``'all'`` (its statistics span the tokens it sees). A plain attribute, switchable
-            at run time.
+        patch_positions (str): The student head's MLP on the patch tokens at the ``'masked'`` positions only, or on
+            ``'all'`` of them, which a BatchNorm head needs (its statistics span the tokens it sees); the prototype
+            layer and the loss take the masked positions either way, so the loss is the same.
     """
 
     needs_teacher = True
-    ema_modules = ('head', )
+    teacher_modules = ('head', )
 
     def __init__(self, head: dict, loss: Optional[dict] = None, cls_weight: float = 1.0,
                  patch_weight: float = 1.0, patch_source: str = 'encoder', views: Optional[Sequence[int]] = None,
@@ -84,46 +76,43 @@ class IBOTObjective(Objective):
         """Teacher temperatures ``cls`` and ``patch``, see :meth:`IBOTLoss.set_teacher_temp`."""
         self.loss.set_teacher_temp(**temps)
 
-    def forward(self, context: dict, ema: dict) -> Dict[str, Tensor]:
+    def forward(self, context: dict, teacher_copies: dict) -> Dict[str, Tensor]:
         student = select(range(len(context['views'])), self.views)
         teacher = select(range(len(context['teacher']['tokens'])), self.teacher_views)
         if len(teacher) > len(student):
             raise ValueError(f'IBOTObjective: {len(teacher)} teacher views but only {len(student)} student views')
         pairs = [i for i in range(len(teacher)) if context['masks'][student[i]] is not None]
-        teacher_tokens, batch = context['teacher']['tokens'], context.get('batch_views', True)
-        student_cls = _apply(self.head, [t[:, 0] for t in select(context['image_tokens'], student)], batch)
-        student_patch = self._student_patch_logits(context, [student[i] for i in pairs], batch) if pairs else None
-        masks = torch.stack([context['masks'][student[i]] for i in pairs]) if pairs else None  # (P, B, N)
+        teacher_tokens, paired = context['teacher']['tokens'], [student[i] for i in pairs]
+        masks = torch.stack([context['masks'][v] for v in paired]) if pairs else None  # (P, B, N)
+        num_masked = common_count(context, paired)
+        student_cls = self.head.forward_views([t[:, 0] for t in select(context['image_tokens'], student)])
+        student_patch = self._student_patch_logits(context, paired, masks, num_masked) if pairs else None
         with torch.no_grad():
-            teacher_cls = _apply(ema['head'], [t[:, 0] for t in select(teacher_tokens, teacher)], batch)
+            teacher_head = teacher_copies['head']
+            teacher_cls = teacher_head.forward_views([t[:, 0] for t in select(teacher_tokens, teacher)])
             teacher_patch = teacher_mean = None
             if pairs:
                 teacher_patch, teacher_mean = self._teacher_patch_logits(
-                    ema['head'], [teacher_tokens[teacher[i]][:, 1:] for i in pairs], masks,
-                    common_count(context, [student[i] for i in pairs]), batch)
+                    teacher_head, [teacher_tokens[teacher[i]][:, 1:] for i in pairs], masks, num_masked)
         loss_cls, loss_patch = self.loss(student_cls, student_patch, teacher_cls, teacher_patch, masks, teacher_mean)
         return dict(loss_ibot_cls=self.cls_weight * loss_cls, loss_ibot_patch=self.patch_weight * loss_patch)
 
-    def _teacher_patch_logits(self, head: IBOTHead, tokens: List[Tensor], masks: Tensor, num_masked: Optional[int],
-                              batch: bool) -> Tuple[Tensor, Optional[Tensor]]:
-        """Teacher patch logits of the P paired views' (B, N, D) ``tokens``: (P, B, N, K2) at every position, or with
-        ``patch_positions='masked'`` (M, K2) at the masked positions (``num_masked`` per row when known) and their
-        (K2, ) mean over every position (the centre's input, from the mean embedding: the prototype layer is linear
-        without bias)."""
-        if self.patch_positions == 'all':
-            return _apply(head, tokens, batch, patch=True), None
-        embedded = _apply(head.embed, tokens, batch)  # (P, B, N, bottleneck)
+    def _teacher_patch_logits(self, head: IBOTHead, tokens: List[Tensor], masks: Tensor,
+                              num_masked: Optional[int]) -> Tuple[Tensor, Tensor]:
+        """Teacher patch logits of the P paired views' (B, N, D) ``tokens`` at the ``masks`` (P, B, N) positions,
+        (M, K2), and their (K2, ) mean over every position (the centre's input, from the mean embedding: the
+        prototype layer is linear without bias)."""
+        embedded, masked = masked_patch_logits(head, tokens, masks, num_masked)
         mean = embedded.flatten(0, -2).mean(0, dtype=torch.promote_types(embedded.dtype, torch.float32))
-        masked = select_masked(embedded, masks, num_masked)
-        return head.prototypes(masked, patch=True), head.prototypes(mean, patch=True)
+        return masked, head.prototypes(mean, patch=True)
 
-    def _student_patch_logits(self, context: dict, views: Sequence[int], batch: bool) -> Tensor:
-        """Student patch logits of the masked ``views``: (M, K2) at the masked positions in ``masks`` order, or
-        (P, B, N, K2) at every position (``patch_positions='all'``)."""
+    def _student_patch_logits(self, context: dict, views: Sequence[int], masks: Tensor,
+                              num_masked: Optional[int]) -> Tensor:
+        """Student patch logits (M, K2) of the masked ``views`` at the ``masks`` (P, B, N) positions, in their order."""
         if self.patch_positions == 'all':
-            return _apply(self.head, [self._patch_tokens(context, v) for v in views], batch, patch=True)
-        masked = [self._masked_patch_tokens(context, v) for v in views]  # (M_p, D) each
-        return _apply(self.head, masked, batch, patch=True, join=torch.cat)
+            return masked_patch_logits(self.head, [self._patch_tokens(context, v) for v in views], masks,
+                                       num_masked)[1]
+        return self.head(torch.cat([self._masked_patch_tokens(context, v) for v in views]), patch=True)
 
     def _masked_patch_tokens(self, context: dict, view: int) -> Tensor:
         """(M, D) student tokens at the masked positions of ``view`` in ``masks`` order, from the encoder or the
@@ -162,50 +151,17 @@ class IBOTObjective(Objective):
         return decoded[view]
 
 
+def masked_patch_logits(head: IBOTHead, tokens: List[Tensor], masks: Tensor,
+                        num_masked: Optional[int]) -> Tuple[Tensor, Tensor]:
+    """The P views' (B, N, D) ``tokens`` through the head's MLP in one call (a BatchNorm head normalises over every
+    position): their (P, B, N, bottleneck) embeddings, and the (M, K2) patch logits at the ``masks`` (P, B, N)
+    positions (``num_masked`` per row when known)."""
+    embedded = head.embed(torch.stack(tokens))
+    return embedded, head.prototypes(select_masked(embedded, masks, num_masked), patch=True)
+
+
 def common_count(context: dict, views: Sequence[int]) -> Optional[int]:
     """The masked-token count of every row of the ``views``' masks when their masker fixes one count for all of them
     (``context['num_masked']``), else None."""
     counts = {(context.get('num_masked') or [None] * len(context['masks']))[v] for v in views}
     return counts.pop() if len(counts) == 1 else None
-
-
-@MODELS.register_module()
-class DINOObjective(Objective):
-    """DINO CLS self-distillation over multi-crop views (Caron et al., arXiv 2104.14294; methods.md 8.2).
-
-    The student head runs on the CLS token of every student view, the teacher's EMA head on the global views; each
-    teacher global view q is compared with every student view but q.
-
-    Args:
-        head (dict): :class:`DINOHead` config (``type`` may be omitted).
-        loss (dict, optional): :class:`DINOLoss` options (``type`` may be omitted); ``out_dim`` defaults to the
-            head's.
-        weight (float): Weight of ``loss_dino``.
-        global_views (Sequence[int]): Indices of the global crops, both among the student views and the teacher views.
-    """
-
-    needs_teacher = True
-    ema_modules = ('head', )
-
-    def __init__(self, head: dict, loss: Optional[dict] = None, weight: float = 1.0,
-                 global_views: Sequence[int] = (0, 1)):
-        super().__init__()
-        self.head = MODELS.build({'type': DINOHead, **head})
-        self.loss = MODELS.build({'type': DINOLoss, 'out_dim': self.head.out_dim, **(loss or {})})
-        self.weight = weight
-        self.global_views = list(global_views)
-
-    def set_teacher_temp(self, **temps: float) -> None:
-        """Teacher temperature ``cls``, see :meth:`DINOLoss.set_teacher_temp`."""
-        self.loss.set_teacher_temp(**temps)
-
-    def forward(self, context: dict, ema: dict) -> Dict[str, Tensor]:
-        tokens = context['image_tokens']
-        # DINOLoss pairs teacher view q with student view q: the global crops go first.
-        order = self.global_views + [v for v in range(len(tokens)) if v not in self.global_views]
-        batch = context.get('batch_views', True)
-        student_cls = _apply(self.head, [t[:, 0] for t in select(tokens, order)], batch)  # (V, B, K)
-        with torch.no_grad():
-            teacher_cls = _apply(ema['head'], [t[:, 0] for t in select(context['teacher']['tokens'],
-                                                                       self.global_views)], batch)
-        return dict(loss_dino=self.weight * self.loss(student_cls, teacher_cls))

@@ -4,7 +4,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from detailclip.registry import MODELS
-from ..encoders.batching import run_batched
 from ..heads.mae_decoder import PixelHead
 from ..losses.pixel_loss import PixelReconLoss
 from ..maskers.ops import removed_positions, take_rows
@@ -14,7 +13,7 @@ from .base import Objective, select
 
 @MODELS.register_module()
 class MAEObjective(Objective):
-    """Reconstruct the pixels of removed patches (MAE arXiv 2111.06377; DetailCLIP arXiv 2409.06809 methods.md 7.5).
+    """Reconstruct the pixels of removed patches (MAE arXiv 2111.06377; DetailCLIP, docs/methods.md 7.5).
 
     For each selected student view that has a mask: decode the encoder tokens (same-shaped views in one batch), predict
     every patch's pixels and take :class:`PixelReconLoss` on the removed patches; the loss is the mean over those
@@ -34,8 +33,9 @@ class MAEObjective(Objective):
         pixel_head_init: ``'xavier'`` (MAE) or ``'default'`` (reference PyTorch default init, Q-D23).
         publish_decoded: Store the decoder outputs in the context.
         decode_positions: Decode the ``'masked'`` (removed) positions only, the only ones the losses read (the
-            decoder's last block and the pixel head skip the kept rows), or ``'all'`` of them (the reference's way,
-            kept for benchmarks; the same losses). A plain attribute, switchable at run time.
+            decoder's last block and the pixel head skip the kept rows), or ``'all'`` of them (the same losses):
+            needed with mask-token replacement, which removes no rows, and for an iBOT head that runs on every
+            position (``IBOTObjective(patch_positions='all')``).
     """
 
     def __init__(self, decoder: dict, patch_size: int = 16, norm_pix: bool = True, weight: float = 1.0,
@@ -59,7 +59,7 @@ class MAEObjective(Objective):
             return ()
         return ('decoded_masked', ) if self.decode_positions == 'masked' else ('decoded', )
 
-    def forward(self, context: dict, ema: dict) -> Dict[str, torch.Tensor]:
+    def forward(self, context: dict, teacher_copies: dict) -> Dict[str, torch.Tensor]:
         masked_only = self.decode_positions == 'masked'
         decoded = self.decode(context, removed_only=masked_only)
         losses = [self._pixel_loss(context, v, out, masked_only) for v, out in enumerate(decoded) if out is not None]
@@ -84,10 +84,9 @@ class MAEObjective(Objective):
         views = [v for v in select(range(len(context['views'])), self.views) if context['masks'][v] is not None]
         if not views:
             raise ValueError('MAEObjective found no masked student view: configure a masker for its views')
-        inputs = [(context['image_tokens'][v], context['ids_keep'][v], tuple(context['grid_sizes'][v]), removed_only)
-                  for v in views]
-        keys = [(tuple(t.shape[1:]), ids is None, grid) for t, ids, grid, _ in inputs]
-        for v, out in zip(views, run_batched(self.decoder, inputs, keys, context.get('batch_views', True))):
+        outs = self.decoder.forward_views(select(context['image_tokens'], views), select(context['ids_keep'], views),
+                                          select(context['grid_sizes'], views), removed_only=removed_only)
+        for v, out in zip(views, outs):
             decoded[v] = out
         return decoded
 

@@ -9,12 +9,12 @@ from .ibot import IBOTObjective
 
 @MODELS.register_module()
 class MaskedDistillationObjective(IBOTObjective):
-    """Masked self-distillation of MaskCLIP (Dong et al., arXiv 2208.12262; methods.md 5, a re-implementation: the
+    """Masked self-distillation of MaskCLIP (Dong et al., arXiv 2208.12262; docs/methods.md 5, a re-implementation: the
     paper's code was never released).
 
     A masked student view goes through a small decoder (mask tokens at the removed positions); its patch outputs are
     distilled into the EMA teacher's tokens of the same, full view with iBOT's centred, sharpened patch
-    cross-entropy at the removed positions (the EMA head is shared by both sides, as in iBOT).
+    cross-entropy at the removed positions (one head, with its copy in the teacher, as in iBOT).
 
     Args:
         decoder (dict): :class:`MAEDecoder` config (``type`` may be omitted).
@@ -33,11 +33,11 @@ class MaskedDistillationObjective(IBOTObjective):
                          teacher_views=teacher_views)
         self.decoder = MODELS.build({'type': 'MAEDecoder', **decoder})
 
-    def forward(self, context: dict, ema: dict) -> Dict[str, Tensor]:
+    def forward(self, context: dict, teacher_copies: dict) -> Dict[str, Tensor]:
         masked_only = self.patch_positions == 'masked'
         decoded = [None] * len(context['views'])
         for v in self.views:
             decoded[v] = self.decoder(context['image_tokens'][v], context['ids_keep'][v], context['grid_sizes'][v],
                                       removed_only=masked_only)
-        losses = super().forward({**context, 'decoded_masked' if masked_only else 'decoded': decoded}, ema)
+        losses = super().forward({**context, 'decoded_masked' if masked_only else 'decoded': decoded}, teacher_copies)
         return dict(loss_msd=losses['loss_ibot_patch'])

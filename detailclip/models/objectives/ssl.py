@@ -16,7 +16,7 @@ def _cls_tokens(context: dict, views: Sequence[int]) -> List[Tensor]:
 
 @MODELS.register_module()
 class SimCLRObjective(Objective):
-    """SimCLR between two student views (SLIP arXiv 2112.12750, methods.md 4; A-CLIP arXiv 2212.08653, 6.5).
+    """SimCLR between two student views (SLIP arXiv 2112.12750, A-CLIP arXiv 2212.08653; docs/methods.md 4, 6.5).
 
     u_k = head(CLS of view k) for the two chosen views, then ``loss_simclr = weight * SimCLRLoss(u_1, u_2)``.
 
@@ -43,7 +43,7 @@ class SimCLRObjective(Objective):
         self.same_view = same_view
         self.concat_views = concat_views
 
-    def forward(self, context: dict, ema: Dict[str, torch.nn.Module]) -> Dict[str, Tensor]:
+    def forward(self, context: dict, teacher_copies: Dict[str, torch.nn.Module]) -> Dict[str, Tensor]:
         cls = _cls_tokens(context, self.views)
         if self.concat_views:
             embeds = self.head(torch.cat(cls)).split([c.shape[0] for c in cls])
@@ -55,13 +55,13 @@ class SimCLRObjective(Objective):
 
 @MODELS.register_module()
 class BYOLObjective(Objective):
-    """BYOL from the EMA teacher's view to the student views (BYOL arXiv 2006.07733; A-CLIP arXiv 2212.08653, 6.5).
+    """BYOL from the EMA teacher's view to the student views (BYOL arXiv 2006.07733; A-CLIP, docs/methods.md 6.5).
 
     p_k = predictor(projector(CLS of student view k)), computed on all chosen views stacked (V*B rows, as A-CLIP
-    does, so BatchNorm statistics cover every view); z = EMA projector(teacher CLS of ``teacher_view``) without
-    gradient; ``loss_byol = weight * BYOLLoss(p, z)``.
+    does, so BatchNorm statistics cover every view); z = the teacher's projector(teacher CLS of ``teacher_view``)
+    without gradient; ``loss_byol = weight * BYOLLoss(p, z)``.
 
-    The projector has an EMA twin in the teacher (``ema_modules``). A-CLIP's EMA projector normalises with batch
+    The teacher keeps a copy of the projector (``teacher_modules``). A-CLIP's teacher projector normalises with batch
     statistics: configure the teacher with ``bn_batch_stats=True`` (its BN running statistics are never averaged,
     so in eval mode they would stay at their initial values).
 
@@ -75,7 +75,7 @@ class BYOLObjective(Objective):
     """
 
     needs_teacher = True
-    ema_modules = ('projector', )
+    teacher_modules = ('projector', )
 
     def __init__(self, projector: dict, predictor: dict, weight: float = 2.0, views: Sequence[int] = (0, 1),
                  teacher_view: int = 0):
@@ -87,9 +87,9 @@ class BYOLObjective(Objective):
         self.views = list(views)
         self.teacher_view = teacher_view
 
-    def forward(self, context: dict, ema: Dict[str, torch.nn.Module]) -> Dict[str, Tensor]:
+    def forward(self, context: dict, teacher_copies: Dict[str, torch.nn.Module]) -> Dict[str, Tensor]:
         preds = self.predictor(self.projector(torch.cat(_cls_tokens(context, self.views))))  # (V*B, d)
         with torch.no_grad():
-            target = ema['projector'](context['teacher']['tokens'][self.teacher_view][:, 0])  # (B, d)
+            target = teacher_copies['projector'](context['teacher']['tokens'][self.teacher_view][:, 0])  # (B, d)
         preds = preds.unflatten(0, (len(self.views), -1))  # (V, B, d)
         return dict(loss_byol=self.weight * self.loss(preds, target))

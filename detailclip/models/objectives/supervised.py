@@ -35,7 +35,7 @@ class SupervisedObjective(Objective):
         self.views = list(views)
         self.label_smoothing = label_smoothing
 
-    def forward(self, context: dict, ema: Dict[str, nn.Module]) -> Dict[str, Tensor]:
+    def forward(self, context: dict, teacher_copies: Dict[str, nn.Module]) -> Dict[str, Tensor]:
         tokens = select(context['image_tokens'], self.views)
         logits = self.head(torch.cat([t[:, 0] for t in tokens]))  # (V*B, num_classes)
         labels = _labels(context['data_samples'], logits.device).repeat(len(tokens))  # (V*B,)

@@ -1,5 +1,5 @@
 # Mask R-CNN (256-channel FPN) on an exported ViT-B/16, COCO 1x with iBOT's optimisation and DETR-style augmentation
-# (methods.md 9.4), 8 GPUs x 2 images, AMP.
+# (docs/methods.md 9.4), 8 GPUs x 2 images, AMP.
 #   tools/benchmarks/det.sh CKPT|random downstream/detection/configs/<this file>
 _base_ = [
     './_base_/models/mask-rcnn_vit-base-p16_fpn.py',

@@ -14,4 +14,4 @@ rcnn_stages = [dict(stage, sampler=dict(stage.sampler, **_base_.tiny_rcnn_sample
 model = dict(_base_.tiny_model, roi_head=dict(_base_.tiny_roi_head, bbox_head=bbox_heads),
              train_cfg=dict(rpn_proposal=_base_.tiny_rpn_proposal, rcnn=rcnn_stages))
 optim_wrapper = _base_.tiny_optim_wrapper
-param_scheduler = [dict(_base_.param_scheduler[0], end=100), _base_.param_scheduler[1]]
+param_scheduler = [dict(_base_.param_scheduler[0], end=_base_.tiny_warmup_iters), _base_.param_scheduler[1]]

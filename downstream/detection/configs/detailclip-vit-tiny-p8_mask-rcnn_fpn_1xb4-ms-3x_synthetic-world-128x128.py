@@ -8,7 +8,6 @@ _base_ = [
     './_base_/schedules/adamw-layer-decay-3x.py',
     './_base_/default_runtime.py',
 ]
-model = dict(_base_.tiny_model, roi_head=dict(_base_.tiny_roi_head, bbox_head=_base_.tiny_bbox_head),
-             train_cfg=dict(rpn_proposal=_base_.tiny_rpn_proposal, rcnn=dict(sampler=_base_.tiny_rcnn_sampler)))
+model = _base_.tiny_mask_rcnn
 optim_wrapper = _base_.tiny_optim_wrapper
-param_scheduler = [dict(_base_.param_scheduler[0], end=100), _base_.param_scheduler[1]]
+param_scheduler = [dict(_base_.param_scheduler[0], end=_base_.tiny_warmup_iters), _base_.param_scheduler[1]]

@@ -1,4 +1,4 @@
-# ADE20K linear probe of a frozen exported ViT-B/16 (methods.md 9.4), 4 GPUs x 4 images, 160k iterations, AMP,
+# ADE20K linear probe of a frozen exported ViT-B/16 (docs/methods.md 9.4), 4 GPUs x 4 images, 160k iterations, AMP,
 # lr 8e-4 (iBOT README). Only the 1x1 classifier trains, so there is no layer decay.
 _base_ = [
     './_base_/models/linear_vit-base-p16.py',

@@ -1,4 +1,4 @@
-# ADE20K UperNet fine-tuning of an exported ViT-B/16 (methods.md 9.4), 8 GPUs x 2 images, 160k iterations, AMP.
+# ADE20K UperNet fine-tuning of an exported ViT-B/16 (docs/methods.md 9.4), 8 GPUs x 2 images, 160k iterations, AMP.
 #   tools/benchmarks/seg.sh CKPT|random <this config> [WORK_DIR]   (docs/downstream.md)
 _base_ = [
     './_base_/models/upernet_vit-base-p16.py',

@@ -1,5 +1,5 @@
 # COCO 2017 instances (boxes + masks, bbox and segm AP through pycocotools) with the DETR-style training augmentation
-# of iBOT's (Swin's) COCO recipe, methods.md 9.4: flip, then either a multi-scale resize (short side 480-800, long
+# of iBOT's (Swin's) COCO recipe, docs/methods.md 9.4: flip, then either a multi-scale resize (short side 480-800, long
 # side <= 1333) or a resize -> random crop -> multi-scale resize. Test: short side 800.
 _base_ = ['mmdet::_base_/datasets/coco_instance.py']
 multi_scale = [(1333, short) for short in range(480, 801, 32)]

@@ -1,4 +1,4 @@
-# iBOT's COCO model (methods.md 9.4): Cascade Mask R-CNN, 256-channel FPN, three 4conv1fc box heads with SyncBN that
+# iBOT's COCO model (docs/methods.md 9.4): Cascade Mask R-CNN, 256-channel FPN, three 4conv1fc SyncBN box heads that
 # regress decoded boxes under a GIoU loss (weight 10), on the ViT-B/16 backbone.
 _base_ = ['mmdet::_base_/models/cascade-mask-rcnn_r50_fpn.py', './vit-base-p16.py']
 stage_stds = [[0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067]]

@@ -1,4 +1,4 @@
-# The ViT-B/16 backbone of both COCO models (methods.md 9.4): blocks 3/5/7/11 tapped without the final LayerNorm
+# The ViT-B/16 backbone of both COCO models (docs/methods.md 9.4): blocks 3/5/7/11 tapped without the final LayerNorm
 # (`out_with_norm` is iBOT's ADE20K setting, not its detection one), iBOT's adapter to strides 4/8/16/32 (deconvs with
 # SyncBN / identity / max-pool), drop path 0.2. img_size (672, 1088) gives the 42x68 grid iBOT resizes pos_embed to
 # for COCO (its 1092 is not a multiple of 16); other input sizes resample it at run time. `pretrained` is an export

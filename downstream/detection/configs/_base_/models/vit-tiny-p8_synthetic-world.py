@@ -6,8 +6,8 @@
 # 100 proposals become mask-head positives: seconds per CPU step). Unlike the paper configs, the tapped blocks go
 # through the final LayerNorm (out_with_norm=True): without it the raw residual stream grew during fine-tuning and both
 # the pretrained and the random-init 1x runs diverged after ~700 iterations (RPN and RoI losses back to chance); with
-# it the same runs stayed stable. (Measured, like the lr below, before the RoIAlign fix of docs/downstream.md's seventh
-# session, while no RoI head could learn.)
+# it the same runs stayed stable. (Measured, like the lr below, while mmcv's CPU RoIAlign still read the backbone's
+# channels-last maps as NCHW and no RoI head could learn: docs/downstream.md, "Why the levels are contiguous".)
 norm_cfg = dict(type='BN', requires_grad=True)
 width = 128
 channels = 64
@@ -25,7 +25,11 @@ tiny_roi_head = dict(bbox_roi_extractor=dict(out_channels=channels), mask_roi_ex
                      mask_head=dict(in_channels=channels, conv_out_channels=channels, num_classes=num_classes))
 tiny_bbox_head = dict(in_channels=channels, conv_out_channels=channels, fc_out_channels=4 * channels,
                       num_classes=num_classes, norm_cfg=norm_cfg)
+# all of the above for Mask R-CNN (one box head, one R-CNN stage)
+tiny_mask_rcnn = dict(tiny_model, roi_head=dict(tiny_roi_head, bbox_head=tiny_bbox_head),
+                      train_cfg=dict(rpn_proposal=tiny_rpn_proposal, rcnn=dict(sampler=tiny_rcnn_sampler)))
 # fp32 (MMEngine's AMP wrapper needs a GPU) and lr 1e-3 instead of the COCO recipe's 1e-4: the FPN and heads train from
 # scratch in 900 iterations. At 1e-4 the RoI classifier learnt nothing and random init ended ahead of the tiny CLIP
-# (bbox AP 0.006 vs 0.004); at 1e-3 the tiny CLIP ends ahead (0.006 vs 0.000; docs/downstream.md).
+# (bbox AP 0.006 vs 0.004); at 1e-3 the tiny CLIP ends ahead (0.006 vs 0.000), both before the RoIAlign fix.
 tiny_optim_wrapper = dict(type='OptimWrapper', optimizer=dict(lr=1e-3))
+tiny_warmup_iters = 100  # of 900 (1x) or 2700 (3x): the schedules' 500 would be most of a 1x run

@@ -1,4 +1,4 @@
-# iBOT's COCO optimisation (methods.md 9.4) on MMDetection's 1x: AdamW lr 1e-4, betas (0.9, 0.999), wd 0.05 (none
+# iBOT's COCO optimisation (docs/methods.md 9.4) on MMDetection's 1x: AdamW lr 1e-4, betas (0.9, 0.999), wd 0.05 (none
 # on biases, norms, pos_embed, cls_token: wd_rule 'clean'), layer decay over num_layers = depth + 2 (counted from the
 # model), AMP with a dynamic loss scale through the optim wrapper (mmdet's `fp16 = dict(...)` key is ignored by the
 # MMEngine Runner); 12 epochs, lr x0.1 after epochs 8 and 11, 500 linear warm-up iterations from 0.001 x lr.

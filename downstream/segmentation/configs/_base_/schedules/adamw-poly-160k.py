@@ -1,4 +1,4 @@
-# iBOT's ADE20K schedule (methods.md 9.4): AdamW (0.9, 0.999), wd 0.05, layer decay 0.65 (num_layers = depth + 2,
+# iBOT's ADE20K schedule (docs/methods.md 9.4): AdamW (0.9, 0.999), wd 0.05, layer decay 0.65 (num_layers = depth + 2,
 # counted from the model), 1500 linear warm-up iterations from 1e-6 x lr, then poly (power 1) to 0 at 160k.
 # lr 8e-5 is the iBOT README's ViT-B command (its config says 7e-4, Q-I2). AMP through the optim wrapper: mmseg's
 # `fp16 = dict(...)` key is ignored by the MMEngine Runner.
