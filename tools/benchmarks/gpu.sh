@@ -5,7 +5,7 @@
 # tools/benchmarks/perf.sh with bf16 autocast at batch 64 (the scaling runs at 32 and 128), the compiled blocks too,
 # 10 timed steps after 3 warm-up steps and the op split. $OUT gets two files, as few as the device tool brings back:
 # tables.md and runs.tar.gz (each run's JSON record and log, measured in $RUNS). Settings as perf.sh's (BATCH,
-# PRECISIONS, COMPILE, SCALING, DETAILCLIP, CLIP, PY), plus DEVICE (cuda), STEPS, WARMUP, WHEELS (.whl) and RUNS.
+# PRECISIONS, COMPILE, OTHERS, DETAILCLIP, CLIP, PY), plus DEVICE (cuda), STEPS, WARMUP, WHEELS (.whl) and RUNS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-work_dirs/gpu}

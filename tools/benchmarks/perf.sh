@@ -2,8 +2,8 @@
 # Every training-step measurement of docs/performance_figures.md, printed as Markdown tables to paste there.
 #   tools/benchmarks/perf.sh [OUT_DIR] [benchmark.py flags for every run, e.g. --steps 2 --warmup 1]
 # Defaults: work_dirs/perf, 5 timed steps after 2 warm-up steps. Settings: BATCH (8; the scaling runs take half and
-# twice it), PRECISIONS ("fp32 bf16"), COMPILE=1 (also DetailCLIP with its blocks compiled), SCALING=1 (also the
-# batch-size and image-size runs; empty: only naive, optimized and CLIP), DETAILCLIP and CLIP
+# twice it), PRECISIONS ("fp32 bf16"), COMPILE=1 (also DetailCLIP with its blocks compiled), OTHERS=1 (also CLIP
+# and the batch-size and image-size runs; empty: only DetailCLIP's naive and optimized step), DETAILCLIP and CLIP
 # (the configs), PY. Each measurement runs in its own process
 # (tools/analysis/benchmark.py: peak RSS never falls within a process) and is saved as OUT_DIR/<name>.json; a rerun
 # reuses saved measurements, so delete OUT_DIR (or a file in it) to measure again. Run it on an otherwise idle
@@ -45,8 +45,8 @@ for precision in $PRECISIONS; do
     [[ $precision == bf16 ]] && amp=(--amp)
     measure "detailclip-naive-$precision-b$B" $DETAILCLIP --naive --batch $B "${amp[@]}"
     measure "detailclip-$precision-b$B" $DETAILCLIP --batch $B "${amp[@]}"
-    measure "clip-$precision-b$B" $CLIP --batch $B "${amp[@]}"
-    if [[ -n ${SCALING-1} ]]; then
+    if [[ -n ${OTHERS-1} ]]; then
+        measure "clip-$precision-b$B" $CLIP --batch $B "${amp[@]}"
         measure "detailclip-$precision-b$((B / 2))" $DETAILCLIP --batch $((B / 2)) "${amp[@]}"
         measure "detailclip-$precision-b$((B * 2))" $DETAILCLIP --batch $((B * 2)) "${amp[@]}"
         measure "detailclip-$precision-b$B-s160" $DETAILCLIP --batch $B --img-size 160 "${amp[@]}"
@@ -62,8 +62,8 @@ echo
 for precision in $PRECISIONS; do
     table "DetailCLIP ViT-B/16, batch $B, $precision: naive vs optimized" \
         "detailclip-naive-$precision-b$B" "detailclip-$precision-b$B"
-    table "DetailCLIP over CLIP, ViT-B/16, batch $B, $precision" "clip-$precision-b$B" "detailclip-$precision-b$B"
-    if [[ -n ${SCALING-1} ]]; then
+    if [[ -n ${OTHERS-1} ]]; then
+        table "DetailCLIP over CLIP, ViT-B/16, batch $B, $precision" "clip-$precision-b$B" "detailclip-$precision-b$B"
         table "DetailCLIP against batch size, $precision, 224 px" \
             "detailclip-$precision-b$((B / 2))" "detailclip-$precision-b$B" "detailclip-$precision-b$((B * 2))"
         table "DetailCLIP against image size, $precision, batch $B" "detailclip-$precision-b$B-s160" \
