@@ -8,7 +8,7 @@ import os.path as osp
 import types
 import typing
 import warnings
-from typing import Callable, Dict, List, Literal, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Literal, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config, DictAction
@@ -52,13 +52,13 @@ def load_config(path: str, cfg_options: Optional[dict] = None, launcher: str = '
     config's (after ``cfg_options``), else ``default_work_dir(cfg)``, else ``work_dirs/<config name>``."""
     cfg = Config.fromfile(path)
     if cfg_options:
+        warn_unknown_top_level(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     cfg.launcher = launcher
     if launcher != 'none' and not torch.cuda.is_available():
         use_cpu_ddp(cfg)
     cfg.work_dir = work_dir or cfg.get('work_dir') or (
         default_work_dir(cfg) if default_work_dir else osp.join('work_dirs', osp.splitext(osp.basename(path))[0]))
-    warn_unknown_top_level(Config.fromfile(path), cfg_options or {})
     validate_config(cfg)
     return cfg
 
@@ -89,14 +89,20 @@ def warn_unknown_top_level(file_cfg: Config, cfg_options: dict) -> None:
         warnings.warn(f'--cfg-options {key}=...: unknown top-level key, nothing reads it; {hint}', ConfigWarning)
 
 
-def _paths_named(part, name: str, prefix: str) -> List[str]:
-    """Dotted paths of every key ``name`` inside ``part`` (list items as ``[i]``)."""
+def _dicts(part, prefix: str) -> Iterator[Tuple[str, dict]]:
+    """Every dict inside ``part`` (``part`` too) with its dotted path from ``prefix`` (list items as ``[i]``)."""
     if isinstance(part, (list, tuple)):
-        return [p for i, item in enumerate(part) for p in _paths_named(item, name, f'{prefix}[{i}]')]
-    if not isinstance(part, dict):
-        return []
-    inside = [p for k, v in part.items() for p in _paths_named(v, name, f'{prefix}.{k}')]
-    return [f'{prefix}.{name}'] * (name in part) + inside
+        for i, item in enumerate(part):
+            yield from _dicts(item, f'{prefix}[{i}]')
+    elif isinstance(part, dict):
+        yield prefix, part
+        for name, value in part.items():
+            yield from _dicts(value, f'{prefix}.{name}')
+
+
+def _paths_named(part, name: str, prefix: str) -> List[str]:
+    """Dotted paths of every key ``name`` inside ``part``."""
+    return [f'{path}.{name}' for path, d in _dicts(part, prefix) if name in d]
 
 
 def _nested_keys(cfg: Config) -> Dict[str, List[str]]:
@@ -224,17 +230,10 @@ def _check_context_length(cfg: Config, model: dict) -> List[str]:
 
 
 def _context_lengths(part, key: str) -> Dict[str, int]:
-    """``{dotted key: context_length}`` of every Tokenize transform and evaluator inside ``part``."""
-    if isinstance(part, (list, tuple)):
-        return {k: v for i, item in enumerate(part) for k, v in _context_lengths(item, f'{key}[{i}]').items()}
-    if not isinstance(part, dict):
-        return {}
-    found = {f'{key}.context_length': part['context_length']} if 'context_length' in part else {}
-    if part.get('type') == 'Tokenize' and 'context_length' not in part:
-        found[f'{key}.context_length'] = _argument(part, 'context_length', TRANSFORMS)
-    for name, value in part.items():
-        found.update(_context_lengths(value, f'{key}.{name}'))
-    return found
+    """``{dotted key: context_length}`` of every Tokenize transform (its default filled in) and evaluator inside
+    ``part``."""
+    return {f'{path}.context_length': _argument(d, 'context_length', TRANSFORMS) for path, d in _dicts(part, key)
+            if 'context_length' in d or d.get('type') == 'Tokenize'}
 
 
 def check_arguments(cfg, key: str, registry: Registry) -> List[str]:
