@@ -13,6 +13,7 @@ Which attributes are parameters and buffers is read as text from the class decla
 (``__parameters__ = [...]``, ``__buffers__ = [...]``), so the state dict holds the same keys as
 ``torch.jit.load(path).state_dict()``.
 """
+import collections
 import pickle
 import re
 import warnings
@@ -29,7 +30,7 @@ _NAME = re.compile(r'"([^"]+)"')
 _SAFE_GLOBALS = {
     ('torch._utils', '_rebuild_tensor_v2'): torch._utils._rebuild_tensor_v2,
     ('torch._utils', '_rebuild_parameter'): torch._utils._rebuild_parameter,
-    ('collections', 'OrderedDict'): __import__('collections').OrderedDict,
+    ('collections', 'OrderedDict'): collections.OrderedDict,
 }
 
 
