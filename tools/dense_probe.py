@@ -1,5 +1,6 @@
-"""Frozen-feature dense probes of an image encoder on the synthetic world: segmentation mIoU and box AP of ridge
-regressions on its patch features, in seconds (detailclip/evaluation/dense_probe.py defines them).
+"""Frozen-feature dense probes of an image encoder on the synthetic world: segmentation mIoU, box AP and object
+top-1 (with its image-level control) of ridge regressions on its patch features, in seconds
+(detailclip/evaluation/dense_probe.py defines them).
 
     python tools/dense_probe.py CKPT|random [--config CFG] [--seed 0] [--teacher] [--data-root data/synthetic_world]
                                 [--layers 4] [--image-size S] --work-dir DIR
@@ -100,8 +101,9 @@ def summary(metrics: dict, seconds: float) -> str:
     """One line of the main metrics."""
     text = {k: 'n/a' if v is None else f'{v:.2f}' for k, v in metrics.items()}
     return (f'seg mIoU {text["probe/seg_mIoU"]} (small {text["probe/seg_mIoU_small"]}), box AP {text["probe/box_AP"]} '
-            f'AP50 {text["probe/box_AP50"]} AP_small {text["probe/box_AP_small"]}, {metrics["probe/feature_dim"]}-d '
-            f'features, {seconds:.1f} s')
+            f'AP50 {text["probe/box_AP50"]} AP_small {text["probe/box_AP_small"]}, object top-1 '
+            f'{text["probe/object_top1"]} (small {text["probe/object_top1_small"]}), image top-1 '
+            f'{text["probe/image_top1"]}, {metrics["probe/feature_dim"]}-d features, {seconds:.1f} s')
 
 
 def load_world(root: str) -> DenseData:

@@ -65,6 +65,7 @@ JPEG_QUALITY = 95
 MAX_ROTATION = 20.0  # degrees; larger turns would make a square look like a diamond
 MIN_VISIBLE_FRACTION = 0.2  # dense splits drop instances hidden more than this
 MIN_VISIBLE_PIXELS = 6
+CLASSIFICATION_DIR = 'classification'  # <root>/classification/{train,val}/<shape>/
 
 _SPLIT_NAMES = ('pretrain', 'retrieval', 'classification_train', 'classification_val', 'ade_train', 'ade_val',
                 'coco_train', 'coco_val')
@@ -533,7 +534,7 @@ def _write_all(tmp: Path, seed: int, image_size: int, per_class: tuple, sizes: d
     _write_json({'classes': list(SHAPES), 'templates': list(ZERO_SHOT_TEMPLATES)}, tmp / 'zero_shot.json')
     for split, folder, count in (('classification_train', 'train', per_class[0]),
                                  ('classification_val', 'val', per_class[1])):
-        _write_classification(tmp / 'classification' / folder, seed, split, count, image_size, bar)
+        _write_classification(tmp / CLASSIFICATION_DIR / folder, seed, split, count, image_size, bar)
     _write_retrieval(tmp / 'retrieval', seed, sizes['retrieval'], image_size, bar)
     _write_ade(tmp / 'ade', seed, 'ade_train', 'training', sizes['ade_train'], image_size, bar)
     _write_ade(tmp / 'ade', seed, 'ade_val', 'validation', sizes['ade_val'], image_size, bar)

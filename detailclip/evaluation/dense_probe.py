@@ -6,9 +6,10 @@ last K blocks, each through the encoder's final LayerNorm, concatenated) taken t
 regression on standardised features with an unpenalised bias, its lambda picked from a log grid by the squared error
 on a held-out 20 % of the training images, then refit on all of them.
 
-Data: the synthetic world's ADE-style and COCO-style splits (:mod:`detailclip.datasets.synthetic_world`), read from
-disk. The encoder sees them at its own input size (resized, antialiased), the grid it was trained on; targets and
-metrics stay at the labels' resolution, each patch covering a cell of ``label size / grid`` pixels. Metrics, all in %:
+Data: the synthetic world's ADE-style, COCO-style and classification splits
+(:mod:`detailclip.datasets.synthetic_world`), read from disk. The encoder sees them at its own input size (resized,
+antialiased), the grid it was trained on; targets and metrics stay at the labels' resolution, each patch covering a
+cell of ``label size / grid`` pixels. Metrics, all in %:
 
 - ``seg_mIoU``: per patch, the fraction of each class's pixels (background a column too); the val scores are upsampled
   bilinearly to the label size and arg-maxed over the shape classes, as a head of the 8 shapes does. IoU per shape
@@ -27,6 +28,13 @@ metrics stay at the labels' resolution, each patch covering a cell of ``label si
   class-wise NMS at IoU 0.5, 100 boxes per image, COCOeval ``bbox``. ``AP_small`` is COCO's (area < 32^2 pixels),
   comparable with mmdet's ``bbox_mAP_s``; on 128-pixel images that range also holds large objects that are thin
   (diamonds and triangles from about 440 pixels) or partly hidden, and it is None when no val instance is in it.
+- ``object_top1``, ``object_top1_small``: does a patch feature know the object under it? Each annotated object of the
+  COCO-style split is the mean of its image's patch features, each weighted by the fraction of the patch's cell that
+  the object's visible mask covers; a ridge classifier of the 8 shapes on them (the arg-max of its one-hot
+  regression), top-1 over the val objects, and over the small ones (box within ``SMALL_EXTENT`` x the side).
+- ``image_top1``: the control, shape knowledge pooled over a whole image: the same classifier on the mean patch
+  feature of the classification split's one-object images. An encoder whose shape knowledge is spread over all of an
+  image's tokens rather than held by the object's own patches scores here and not on ``object_top1``.
 """
 import contextlib
 import io
@@ -42,7 +50,7 @@ from PIL import Image
 from torchvision.ops import batched_nms
 from tqdm import tqdm
 
-from detailclip.datasets.synthetic_world import SHAPES
+from detailclip.datasets.synthetic_world import CLASSIFICATION_DIR, SHAPES
 from detailclip.datasets.transforms import upright_rgb
 from detailclip.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
 
@@ -78,11 +86,21 @@ class BoxSplit:
 
 
 @dataclass
+class ClassSplit:
+    """Classification split: images (B, 3, H, W) uint8 of one object each and its shape (B,) long from 0."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+@dataclass
 class DenseData:
-    """The four dense splits of a synthetic world, keyed by ``SPLITS``."""
+    """The probes' splits of a synthetic world, each keyed by ``SPLITS``: segmentation, boxes and, for the
+    image-level control, classification."""
 
     seg: Dict[str, SegSplit]
     box: Dict[str, BoxSplit]
+    cls: Dict[str, ClassSplit]
 
     @property
     def image_size(self) -> int:
@@ -143,10 +161,20 @@ def read_box_split(root: Path, split: str) -> BoxSplit:
     return BoxSplit(pixels, [im['id'] for im in images], [instances[im['id']] for im in images], str(ann_file))
 
 
+def read_class_split(root: Path, split: str) -> ClassSplit:
+    """The classification split ``split`` (``'train'`` or ``'val'``) of the world at ``root``: a folder per shape."""
+    folder = root / CLASSIFICATION_DIR / split
+    found = [(p, k) for k, shape in enumerate(SHAPES) for p in sorted((folder / shape).glob('*.jpg'))]
+    if not found:
+        raise FileNotFoundError(f'no images in {folder}/<shape>')
+    return ClassSplit(torch.stack([_read_rgb(p) for p, _ in found]), torch.tensor([k for _, k in found]))
+
+
 def read_dense_data(root: str) -> DenseData:
-    """Every dense split of the synthetic world at ``root``."""
+    """Every split the probes read from the synthetic world at ``root``."""
     root = Path(root)
-    return DenseData({s: read_seg_split(root, s) for s in SPLITS}, {s: read_box_split(root, s) for s in SPLITS})
+    return DenseData(*({s: read(root, s) for s in SPLITS} for read in (read_seg_split, read_box_split,
+                                                                        read_class_split)))
 
 
 # --------------------------------------------------------------------------------------------------- features
@@ -522,6 +550,76 @@ def box_probe(train_feats: torch.Tensor, train: BoxSplit, val_feats: torch.Tenso
     return {**metrics, 'cls_lambda': cls_probe.lam, 'reg_lambda': reg_probe.lam}
 
 
+# ---------------------------------------------------------------------------------------------------- objects
+
+
+def shape_classifier(x: torch.Tensor, shapes: torch.Tensor, groups: torch.Tensor,
+                     lambdas: Sequence[float] = LAMBDAS) -> RidgeProbe:
+    """A ridge regression of the one-hot shapes (M,) long from 0 on features (M, D), held out by ``groups`` (M,)."""
+    return fit_ridge(x, F.one_hot(shapes, NUM_CLASSES).float(), groups, lambdas)
+
+
+def top1(probe: RidgeProbe, x: torch.Tensor, shapes: torch.Tensor) -> float:
+    """Top-1 (%) of the probe's arg-max on features (M, D) against shapes (M,)."""
+    return 100 * (probe(x).argmax(-1) == shapes).double().mean().item()
+
+
+def object_rows(feats: torch.Tensor, split: BoxSplit, patch: int) -> Tuple[torch.Tensor, ...]:
+    """Every annotated object as one feature row (see the module docstring).
+
+    Args:
+        feats: (B, N, D) patch features of ``split``'s images.
+        split: The COCO-style split.
+        patch: Side in label pixels of the cell one feature covers.
+
+    Returns:
+        Features (M, D), shapes (M,) long from 0, the image of each object (M,) and whether it is small (M,) bool.
+    """
+    rows, shapes, groups, small = [], [], [], []
+    side = max(split.images.shape[-2:])
+    for image, (image_feats, instances) in enumerate(zip(feats, split.instances)):
+        for category, mask, box in instances:
+            cover = F.avg_pool2d(torch.from_numpy(mask).float()[None, None], patch).flatten()  # (N,)
+            rows.append(cover @ image_feats / cover.sum())
+            shapes.append(category - 1)
+            groups.append(image)
+            small.append(bool(max(box[2:] - box[:2]) <= SMALL_EXTENT * side))
+    return torch.stack(rows), torch.tensor(shapes), torch.tensor(groups), torch.tensor(small)
+
+
+def object_probe(train_feats: torch.Tensor, train: BoxSplit, val_feats: torch.Tensor, val: BoxSplit, patch: int,
+                 lambdas: Sequence[float] = LAMBDAS) -> dict:
+    """Fit the object probe on the training split's objects and score the val split's; the arguments are those of
+    :func:`box_probe`.
+
+    Returns:
+        ``dict(top1, top1_small, lambda)`` (``top1_small`` None when no val object is small).
+    """
+    x, shapes, groups, _ = object_rows(train_feats, train, patch)
+    probe = shape_classifier(x, shapes, groups, lambdas)
+    x, shapes, _, small = object_rows(val_feats, val, patch)
+    return {'top1': top1(probe, x, shapes), 'top1_small': top1(probe, x[small], shapes[small]) if small.any() else None,
+            'lambda': probe.lam}
+
+
+def image_probe(train_feats: torch.Tensor, train: ClassSplit, val_feats: torch.Tensor, val: ClassSplit,
+                lambdas: Sequence[float] = LAMBDAS) -> dict:
+    """The control of :func:`object_probe`: the shape classifier on each image's mean patch feature.
+
+    Args:
+        train_feats: (B, N, D) features of ``train``'s images.
+        train: The classification training split.
+        val_feats: (B', N, D) features of ``val``'s images.
+        val: The classification val split.
+        lambdas: Ridge strengths to pick from.
+
+    Returns:
+        ``dict(top1, lambda)``.
+    """
+    probe = shape_classifier(train_feats.mean(1), train.labels, torch.arange(len(train_feats)), lambdas)
+    return {'top1': top1(probe, val_feats.mean(1), val.labels), 'lambda': probe.lam}
+
+
 # ------------------------------------------------------------------------------------------------------ probe
 
 
@@ -540,7 +638,7 @@ def run_dense_probes(encoder: torch.nn.Module, data: DenseData, layers: int = 4,
 
     Args:
         encoder: A timm-style ViT; it sees the images at its ``patch_embed.img_size``, whose grid must divide them.
-        data: The dense splits (:func:`read_dense_data`).
+        data: The probes' splits (:func:`read_dense_data`).
         layers: K, the last blocks whose patch tokens are concatenated.
         mean: Per-channel input mean on the 0-255 scale (the pretraining data preprocessor's).
         std: Per-channel input standard deviation on the 0-255 scale.
@@ -548,14 +646,16 @@ def run_dense_probes(encoder: torch.nn.Module, data: DenseData, layers: int = 4,
         progress: Show a progress bar over feature extraction.
 
     Returns:
-        Flat ``probe/seg_*``, ``probe/box_*`` metrics and ``probe/feature_dim``.
+        Flat ``probe/{seg,box,object,image}_*`` metrics and ``probe/feature_dim``.
     """
     cell = label_cell(data.image_size, encoder.patch_embed.grid_size)
-    splits = [data.seg[s] for s in SPLITS] + [data.box[s] for s in SPLITS]
+    splits = [kind[s] for kind in (data.seg, data.box, data.cls) for s in SPLITS]
     with tqdm(total=sum(len(s.images) for s in splits), desc='probe features', unit='img', disable=not progress) as bar:
-        seg_train, seg_val, box_train, box_val = (
+        seg_train, seg_val, box_train, box_val, cls_train, cls_val = (
             extract_features(encoder, s.images, layers, mean, std, bar=bar) for s in splits)
-    seg = segmentation_probe(seg_train, data.seg['train'], seg_val, data.seg['val'], cell, lambdas)
-    box = box_probe(box_train, data.box['train'], box_val, data.box['val'], cell, lambdas)
-    return {**{f'probe/seg_{k}': v for k, v in seg.items()}, **{f'probe/box_{k}': v for k, v in box.items()},
+    boxes = (box_train, data.box['train'], box_val, data.box['val'], cell, lambdas)
+    results = dict(seg=segmentation_probe(seg_train, data.seg['train'], seg_val, data.seg['val'], cell, lambdas),
+                   box=box_probe(*boxes), object=object_probe(*boxes),
+                   image=image_probe(cls_train, data.cls['train'], cls_val, data.cls['val'], lambdas))
+    return {**{f'probe/{probe}_{k}': v for probe, found in results.items() for k, v in found.items()},
             'probe/feature_dim': seg_train.shape[-1]}

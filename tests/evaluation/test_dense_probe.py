@@ -8,9 +8,10 @@ import torch
 from PIL import Image
 
 from detailclip.datasets.synthetic_world import rle_encode
-from detailclip.evaluation.dense_probe import (LAMBDAS, NUM_CLASSES, box_patch_targets, class_iou, coco_box_metrics,
-                                               coco_results, connected_components, decode_boxes, design,
-                                               extract_features, fit_ridge, label_cell, mean_iou, patch_centres,
+from detailclip.evaluation.dense_probe import (LAMBDAS, NUM_CLASSES, BoxSplit, ClassSplit, box_patch_targets,
+                                               class_iou, coco_box_metrics, coco_results, connected_components,
+                                               decode_boxes, design, extract_features, fit_ridge, image_probe,
+                                               label_cell, mean_iou, object_probe, object_rows, patch_centres,
                                                predict_labels, read_box_split, ridge_solve, rle_decode,
                                                small_object_mask, soft_patch_targets)
 
@@ -230,3 +231,63 @@ def test_features_at_the_encoders_own_grid():
     assert label_cell(64, (4, 4)) == 16
     with pytest.raises(ValueError, match='--image-size'):
         label_cell(60, (8, 8))
+
+
+def test_object_rows_weigh_patches_by_the_visible_mask():
+    """On the 4x4 grid of :func:`_scene`: the large object (rows 2-14, columns 1-13) covers 42, 36, 49 and 42
+    pixels of patches 0, 1, 4 and 5; the small one covers 9 pixels of patch 11 only."""
+    feats = torch.arange(16.0).view(1, 16, 1).repeat(1, 1, 2)  # patch n's feature is (n, n)
+    split = BoxSplit(torch.zeros(1, 3, 32, 32, dtype=torch.uint8), [1], [_scene()], '')
+    rows, shapes, groups, small = object_rows(feats, split, 8)
+    cover = torch.tensor([6 * 7, 6 * 6, 7 * 7, 7 * 6], dtype=torch.float)  # rows x columns in patches 0, 1, 4, 5
+    expected = (cover * torch.tensor([0.0, 1, 4, 5])).sum() / cover.sum()
+    torch.testing.assert_close(rows, torch.tensor([[expected, expected], [11.0, 11.0]]))
+    assert shapes.tolist() == [2, 4] and groups.tolist() == [0, 0] and small.tolist() == [False, True]
+
+
+def _random_scenes(count, seed):
+    """Scenes of two objects on 32x32 images, each in its own random 8-pixel patch, with random shapes."""
+    rng = np.random.default_rng(seed)
+    scenes = []
+    for _ in range(count):
+        objects = []
+        for cell in rng.choice(16, 2, replace=False):
+            mask = np.zeros((32, 32), bool)
+            row, col = divmod(int(cell), 4)
+            mask[8 * row + 2:8 * row + 6, 8 * col + 2:8 * col + 6] = True
+            objects.append(_instance(int(rng.integers(1, NUM_CLASSES + 1)), mask))
+        scenes.append(objects)
+    return scenes
+
+
+def _features(scenes, local):
+    """(B, 16, 8) features: the one-hot shape of the object in each patch (``local``), or the mean of the image's
+    objects' one-hot shapes in every patch (knowledge spread over the image), plus a little noise."""
+    feats = torch.randn(len(scenes), 16, NUM_CLASSES, generator=torch.Generator().manual_seed(0)) * 0.01
+    for image, scene in enumerate(scenes):
+        for category, mask, _ in scene:
+            cell = int(np.argwhere(mask)[0][0] // 8 * 4 + np.argwhere(mask)[0][1] // 8)
+            one_hot = torch.nn.functional.one_hot(torch.tensor(category - 1), NUM_CLASSES).float()
+            if local:
+                feats[image, cell] += one_hot
+            else:
+                feats[image] += one_hot / len(scene)
+    return feats
+
+
+def test_object_probe_reads_local_shape_knowledge_and_not_knowledge_spread_over_the_image():
+    train, val = (_random_scenes(count, seed) for count, seed in ((60, 0), (30, 1)))
+    splits = [BoxSplit(torch.zeros(len(s), 3, 32, 32, dtype=torch.uint8), list(range(len(s))), s, '')
+              for s in (train, val)]
+    local = object_probe(_features(train, True), splits[0], _features(val, True), splits[1], 8)
+    assert local['top1'] == 100.0 and local['top1_small'] == 100.0
+    spread = object_probe(_features(train, False), splits[0], _features(val, False), splits[1], 8)
+    assert spread['top1'] < 75.0  # an object and its neighbour look alike: at best one of two is right
+
+
+def test_image_probe_reads_shape_knowledge_pooled_over_the_image():
+    shapes = torch.arange(40) % NUM_CLASSES
+    feats = torch.randn(40, 16, NUM_CLASSES, generator=torch.Generator().manual_seed(0)) * 0.01
+    feats[torch.arange(40), (3 * shapes) % 16, shapes] += 1.0  # one patch of each image knows its shape
+    split = ClassSplit(torch.zeros(40, 3, 32, 32, dtype=torch.uint8), shapes)
+    assert image_probe(feats, split, feats, split)['top1'] == 100.0

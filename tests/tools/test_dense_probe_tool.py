@@ -14,16 +14,19 @@ from tools.dense_probe import main
 pytest.importorskip('pycocotools')
 
 CONFIG = 'configs/clip/clip_vit-tiny-p8_1xb128-coslr-12e_synthetic-world.py'
-METRICS = ('probe/seg_mIoU', 'probe/seg_mIoU_small', 'probe/box_AP', 'probe/box_AP50', 'probe/box_AP_small')
-OTHER_KEYS = ('probe/seg_lambda', 'probe/box_cls_lambda', 'probe/box_reg_lambda', 'probe/feature_dim')
+METRICS = ('probe/seg_mIoU', 'probe/seg_mIoU_small', 'probe/box_AP', 'probe/box_AP50', 'probe/box_AP_small',
+           'probe/object_top1', 'probe/object_top1_small', 'probe/image_top1')
+OTHER_KEYS = ('probe/seg_lambda', 'probe/box_cls_lambda', 'probe/box_reg_lambda', 'probe/object_lambda',
+              'probe/image_lambda', 'probe/feature_dim')
 
 
 @pytest.fixture(scope='module')
 def world(tmp_path_factory):
-    """96-pixel dense splits (the 64-pixel tiny encoder's pos_embed is resized to a 12x12 grid), nothing else."""
+    """96-pixel dense and classification splits (the 64-pixel tiny encoder's pos_embed is resized to a 12x12 grid),
+    nothing else."""
     out = tmp_path_factory.mktemp('dense') / 'world'
-    return str(generate_world(out, image_size=96, num_train=0, num_retrieval=0, num_cls_train_per_class=0,
-                              num_cls_val_per_class=0, num_seg_train=12, num_seg_val=6, num_det_train=12,
+    return str(generate_world(out, image_size=96, num_train=0, num_retrieval=0, num_cls_train_per_class=2,
+                              num_cls_val_per_class=1, num_seg_train=12, num_seg_val=6, num_det_train=12,
                               num_det_val=6, progress=False))
 
 

@@ -55,7 +55,10 @@ COLUMNS = [('run', 'run', None), ('method', 'method', None), ('masker', 'masker'
 DOWNSTREAM = {'linear mIoU': ('seg', 'mIoU', 1), 'box AP': ('det', 'coco/bbox_mAP', 100),
               'mask AP': ('det', 'coco/segm_mAP', 100), 'probe mIoU': ('probe', 'probe/seg_mIoU', 1),
               'probe mIoU small': ('probe', 'probe/seg_mIoU_small', 1), 'probe box AP': ('probe', 'probe/box_AP', 1),
-              'probe box AP small': ('probe', 'probe/box_AP_small', 1)}
+              'probe box AP small': ('probe', 'probe/box_AP_small', 1),
+              'probe object top-1': ('probe', 'probe/object_top1', 1),
+              'probe object top-1 small': ('probe', 'probe/object_top1_small', 1),
+              'probe image top-1': ('probe', 'probe/image_top1', 1)}
 CURVE_METRICS = ('zero-shot/top1', 'retrieval/i2t_R@1', 'retrieval/t2i_R@1', 'knn/top1')
 
 

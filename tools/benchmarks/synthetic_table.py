@@ -13,8 +13,8 @@ table; delete the folder to redo a step):
    seed; every config trains at the same image size, checked), whose final validation gives zero-shot top-1,
    retrieval R@1/5/10 and kNN top-1;
 2. the frozen-feature dense probe (``tools/dense_probe.py``: per-patch ridge regression, segmentation mIoU and box
-   AP, both also on small objects) into ``.../downstream/probe``; the ``random`` row probes the encoder at random init
-   (seeded by S), the floor;
+   AP, both also on small objects, and the object probe with its image-level control) into ``.../downstream/probe``;
+   the ``random`` row probes the encoder at random init (seeded by S), the floor;
 3. optionally the fine-tuned tiny mmseg linear head (``--seg-iters`` > 0) and Mask R-CNN (``--det-iters`` > 0),
    their schedules shortened keeping their shape, into ``.../downstream/{seg,det}``.
 
@@ -55,6 +55,8 @@ TEXT_METRICS = [('zero-shot top-1', 'zero-shot/top1'), ('I2T R@1', 'retrieval/i2
                 ('T2I R@10', 'retrieval/t2i_R@10'), ('kNN top-1', 'knn/top1')]
 DENSE_METRICS = [('probe mIoU', 'probe mIoU'), ('probe mIoU small', 'probe mIoU small'),
                  ('probe box AP', 'probe box AP'), ('probe box AP small', 'probe box AP small'),
+                 ('probe object top-1', 'probe object top-1'), ('probe object top-1 small', 'probe object top-1 small'),
+                 ('probe image top-1', 'probe image top-1'),
                  ('linear mIoU', 'linear mIoU'), ('box AP', 'box AP'), ('mask AP', 'mask AP')]
 NO_VALIDATION = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']  # the final test is the evaluation
 # The knobs' defaults, and the quick mode's (CLIP and the floor at two epochs: 7 minutes on an idle 2-core CPU)
