@@ -33,6 +33,19 @@ def test_claim_line_from_seed_values():
     assert 'probe box AP: not measured' in claim_line(claim, values)
 
 
+def test_claim_line_gives_each_rows_margin_over_the_random_floor():
+    claim = Claim('A is ahead of B', 'methods', 'a', 'b', ('probe mIoU',), 'ahead')
+    values = {'a': {'probe mIoU': [30.0, 32.0, 31.0]}, 'b': {'probe mIoU': [20.0, 21.0, 20.5]},
+              'random': {'probe mIoU': [19.0, 21.0, 20.0]}}
+    line = claim_line(claim, values)
+    assert 'Over random init (Welch half-widths): probe mIoU a ' in line and ', b 0.' in line
+    assert line.endswith('the probe barely tells it from random init.')
+    values['b']['probe mIoU'] = [28.0, 29.0, 28.5]
+    assert 'barely' not in claim_line(claim, values)
+    del values['random']
+    assert 'random init' not in claim_line(claim, values)
+
+
 def test_every_claim_names_rows_of_its_suite():
     from tools.benchmarks.suites import build_suite
     for claim in CLAIMS:

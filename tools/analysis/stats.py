@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 from scipy import stats
 
 LEVEL = 0.95
+CLEAR_MARGIN = 3.0  # a row clears another (a pretrained encoder its random floor) by more half-widths than this
 
 
 @dataclass(frozen=True)
@@ -72,3 +73,9 @@ def welch_interval(a: Sequence[float], b: Sequence[float]) -> Interval:
         return Interval(diff, 0.0, min(len(a), len(b)))
     dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
     return Interval(diff, stats.t.ppf((1 + LEVEL) / 2, dof) * math.sqrt(va + vb), min(len(a), len(b)))
+
+
+def margin(a: Sequence[float], b: Sequence[float]) -> Optional[float]:
+    """How far ``mean(a) - mean(b)`` lies from 0 in half-widths of Welch's interval (None without an interval)."""
+    diff = welch_interval(a, b)
+    return diff.mean / diff.half if diff.half else None

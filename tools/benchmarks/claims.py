@@ -14,7 +14,8 @@ when a row or metric was not measured, or with one seed).
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from tools.analysis.stats import Interval, paired_interval
+from tools.analysis.stats import CLEAR_MARGIN, Interval, margin, paired_interval
+from tools.benchmarks.suites import RANDOM
 
 HOLDS, FAILS, OPEN = 'holds', 'does not hold', 'inconclusive'
 # Non-inferiority margins of the "on par" claims, in the metric's points: a few points of top-1 or R@1 (the seed
@@ -112,4 +113,26 @@ def claim_line(claim: Claim, values: Dict[str, Dict[str, List[Optional[float]]]]
     seeds = max(r[0].n for _, r in found if r)
     why = f' Why: {claim.evidence}.' if overall == FAILS and claim.evidence else ''
     return (f'- **{claim.text}: {overall}.** {claim.a} - {claim.b}, paired over {seeds} seed(s): '
-            + '; '.join(parts) + '.' + why)
+            + '; '.join(parts) + '.' + why + floor_note(claim, values))
+
+
+def floor_note(claim: Claim, values: Dict[str, Dict[str, List[Optional[float]]]]) -> str:
+    """Each row's margin over the random floor on the claim's metrics that the suite probed at random init, with a
+    warning when a row does not clear it: rows that the probe cannot tell from random init differ by noise."""
+    floor, parts, unclear = values.get(RANDOM, {}), [], False
+    for metric in claim.metrics:
+        found = [(row, floor_margin(values.get(row, {}).get(metric), floor.get(metric))) for row in (claim.a, claim.b)]
+        found = [(row, m) for row, m in found if m is not None]
+        unclear |= any(m <= CLEAR_MARGIN for _, m in found)
+        if found:
+            parts.append(f'{metric} ' + ', '.join(f'{row} {m:.1f}x' for row, m in found))
+    if not parts:
+        return ''
+    warning = (f' A row within {CLEAR_MARGIN:g} half-widths of the floor: the probe barely tells it from random init.'
+               if unclear else '')
+    return f' Over random init (Welch half-widths): {"; ".join(parts)}.{warning}'
+
+
+def floor_margin(row: Optional[List[Optional[float]]], floor: Optional[List[Optional[float]]]) -> Optional[float]:
+    """:func:`~tools.analysis.stats.margin` of a row's seed values over the floor's, None where either is missing."""
+    return margin(row, floor) if row and floor and None not in row + floor else None

@@ -42,9 +42,9 @@ if ROOT not in sys.path:  # run as a script from a checkout
 from tools.analysis.ablation_table import collect, optional_scalars  # noqa: E402
 from tools.analysis.benchmark import cpu_name  # noqa: E402
 from tools.analysis.runs import DONE_FILE  # noqa: E402
-from tools.analysis.stats import paired_interval, t_interval, welch_interval  # noqa: E402
+from tools.analysis.stats import CLEAR_MARGIN, margin, paired_interval, t_interval  # noqa: E402
 from tools.benchmarks.claims import CLAIMS, claim_line  # noqa: E402
-from tools.benchmarks.suites import SUITES, Row, Suite, build_suite  # noqa: E402
+from tools.benchmarks.suites import RANDOM, SUITES, Row, Suite, build_suite  # noqa: E402
 from tools.sweep import run_once  # noqa: E402
 
 SEG_CONFIG = 'downstream/segmentation/configs/detailclip-vit-tiny-p8_linear_1xb8-1k_synthetic-world-128x128.py'
@@ -62,7 +62,7 @@ NO_VALIDATION = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']  #
 # The knobs' defaults, and the quick mode's (CLIP and the floor at two epochs: 7 minutes on an idle 2-core CPU)
 DEFAULTS = dict(suite='methods', rows=None, epochs=4.0, seeds=[0, 1, 2], seg_iters=0, det_iters=0,
                 out='work_dirs/synthetic_table')
-QUICK = dict(DEFAULTS, rows=['clip', 'random'], epochs=2.0, out='work_dirs/synthetic_table_quick')
+QUICK = dict(DEFAULTS, rows=['clip', RANDOM], epochs=2.0, out='work_dirs/synthetic_table_quick')
 STEPS = ('pretraining', 'probe', 'seg', 'det')
 
 
@@ -251,19 +251,19 @@ def diff_table(summary: dict, columns: list, pairs: List[tuple]) -> List[str]:
 def floor_lines(summary: dict, columns: list) -> List[str]:
     """Each trained row's margin over the random floor, in multiples of the half-width of Welch's interval (a random
     init shares nothing with a pretraining run of the same seed, so the two are not paired)."""
-    if 'random' not in summary['rows']:
+    if RANDOM not in summary['rows']:
         return []
     lines = ['Margin over random init, in half-widths of the unpaired (Welch) interval of the difference (a clear '
-             'margin is more than 3):', '']
+             f'margin is more than {CLEAR_MARGIN:g}):', '']
     for row, info in summary['rows'].items():
         if not info['trained']:
             continue
         parts = []
         for header, key in columns:
-            a, b = metric_values(summary, row, key), metric_values(summary, 'random', key)
-            diff = welch_interval(a, b) if a and b else None
-            if diff is not None and diff.half:
-                parts.append(f'{header} {diff.mean / diff.half:.1f}x')
+            a, b = metric_values(summary, row, key), metric_values(summary, RANDOM, key)
+            found = margin(a, b) if a and b else None
+            if found is not None:
+                parts.append(f'{header} {found:.1f}x')
         lines.append(f'- {row}: ' + (', '.join(parts) or 'needs two seeds'))
     return lines + ['']
 
