@@ -3,15 +3,17 @@ top-1 (with its image-level control) of ridge regressions on its patch features,
 (detailclip/evaluation/dense_probe.py defines them).
 
     python tools/dense_probe.py CKPT|random [--config CFG] [--seed 0] [--teacher] [--data-root data/synthetic_world]
-                                [--layers 4] [--image-size S] --work-dir DIR
+                                [--probe-images N --like WORLD] [--layers 4] [--image-size S] --work-dir DIR
 
 CKPT is a training checkpoint (its student's image encoder, or with --teacher its EMA teacher's), an exported backbone
 (.pth with meta["encoder"], or .safetensors), or "random": the image encoder of the pretraining config --config,
 initialised under --seed. The encoder sees the dense images at the size it was trained at (its grid), or at
---image-size with its pos_embed resized; inputs are normalised as
-the pretraining data preprocessor does (ImageNet statistics unless the config says otherwise). The world is generated
-into --data-root when missing. Writes DIR/metrics.json (flat ``probe/*`` keys, full precision: the seed statistics of
-tools/benchmarks/synthetic_table.py compute with them) and prints one summary line (2 decimals).
+--image-size with its pos_embed resized; inputs are normalised as the pretraining data preprocessor does (ImageNet
+statistics unless the config says otherwise). The world is generated into --data-root when missing; with
+--probe-images N and --like WORLD it is a probe world: WORLD's seed, image size and classification split, N training
+and N / 5 val images in each dense split, no pretraining or retrieval split. Writes DIR/metrics.json (flat
+``probe/*`` keys, full precision: the seed statistics of tools/benchmarks/synthetic_table.py compute with them) and
+prints one summary line (2 decimals).
 """
 import argparse
 import json
@@ -22,7 +24,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 from mmengine.config import Config
 
-from detailclip.datasets.synthetic_world import ensure_world
+from detailclip.datasets.synthetic_world import SHAPES, ensure_world
 from detailclip.evaluation.dense_probe import DenseData, read_dense_data, run_dense_probes
 from detailclip.models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
 from detailclip.models.encoders.vit import VisionTransformer
@@ -40,10 +42,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--teacher', action='store_true',
                         help='probe the EMA teacher\'s encoder of a training checkpoint')
     parser.add_argument('--data-root', default='data/synthetic_world', help='the synthetic world, generated if missing')
+    parser.add_argument('--probe-images', type=int, help='dense training images of a probe world generated here')
+    parser.add_argument('--like', help='the world whose seed, image size and classification split a probe world has')
     parser.add_argument('--layers', type=int, default=4, help='last blocks whose patch tokens are concatenated')
     parser.add_argument('--image-size', type=int, help='input size of the encoder (default: its trained img_size)')
     parser.add_argument('--work-dir', required=True, help='where metrics.json is written')
     args = parser.parse_args(argv)
+    if (args.probe_images is None) != (args.like is None):
+        raise SystemExit('dense_probe: --probe-images and --like go together (the probe world\'s dense split size and '
+                         'the world it is drawn like)')
     if args.checkpoint == 'random' and not args.config:
         raise SystemExit('dense_probe: "random" needs --config, the pretraining config whose image encoder to build')
     return args
@@ -106,10 +113,22 @@ def summary(metrics: dict, seconds: float) -> str:
             f'{text["probe/image_top1"]}, {metrics["probe/feature_dim"]}-d features, {seconds:.1f} s')
 
 
-def load_world(root: str) -> DenseData:
-    """The dense splits of the world at ``root``, generated first if missing."""
+def probe_world(like: str, images: int) -> dict:
+    """:func:`generate_world` arguments of a probe world: the seed, image size and classification split of the world
+    at ``like``, ``images`` training and ``images // 5`` val images per dense split, nothing to pretrain on."""
+    with open(osp.join(like, 'meta.json')) as f:
+        meta = json.load(f)
+    per_class = {f'num_cls_{split}_per_class': meta['splits'][f'classification_{split}'] // len(SHAPES)
+                 for split in ('train', 'val')}
+    return dict(seed=meta['seed'], image_size=meta['image_size'], num_train=0, num_retrieval=0, **per_class,
+                num_seg_train=images, num_seg_val=images // 5, num_det_train=images, num_det_val=images // 5)
+
+
+def load_world(root: str, like: Optional[str] = None, images: Optional[int] = None) -> DenseData:
+    """The probes' splits of the world at ``root``, generated first if missing (a probe world :func:`probe_world`
+    when ``like`` is given)."""
     try:
-        return read_dense_data(str(ensure_world(root)))
+        return read_dense_data(str(ensure_world(root, **(probe_world(like, images) if like else {}))))
     except OSError as e:  # not generated and cannot be (a non-empty folder, no write access), or incomplete
         raise SystemExit(f'dense_probe: no usable synthetic world at {root}: {e}') from e
 
@@ -117,7 +136,7 @@ def load_world(root: str) -> DenseData:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     start = time.perf_counter()
-    data = load_world(args.data_root)
+    data = load_world(args.data_root, args.like, args.probe_images)
     try:
         state_dict, kwargs, cfg = encoder_source(args)
         encoder = probe_encoder(state_dict, kwargs, args.image_size)

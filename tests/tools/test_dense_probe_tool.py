@@ -67,6 +67,8 @@ def test_exported_backbone_and_training_checkpoint_give_the_random_runs_numbers(
 def test_errors_are_one_line(world, tmp_path):
     with pytest.raises(SystemExit, match='needs --config'):
         main(['random', '--work-dir', str(tmp_path)])
+    with pytest.raises(SystemExit, match='--probe-images and --like go together'):
+        main(['random', '--config', CONFIG, '--probe-images', '10', '--work-dir', str(tmp_path)])
     not_a_world = tmp_path / 'not_a_world'
     not_a_world.mkdir()
     (not_a_world / 'notes.txt').write_text('not generated here')

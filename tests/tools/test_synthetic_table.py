@@ -43,6 +43,15 @@ def test_quick_mode_defaults_and_overrides():
     assert (args.rows, args.epochs, args.seeds) == (['clip', 'random'], 2.0, [4, 5])
     assert args.out.endswith('work_dirs/synthetic_table_quick')
     assert synthetic_table.parse_args([]).seeds == [0, 1, 2]
+    with pytest.raises(SystemExit):
+        synthetic_table.parse_args(['--seeds', '0', '1', '2', '--floor-seeds', '2'])
+
+
+def test_the_floor_row_continues_the_tables_seeds():
+    args = synthetic_table.parse_args(['--seeds', '4', '0', '--floor-seeds', '5'])
+    clip, random = (synthetic_table.build_suite('methods').row(name) for name in ('clip', 'random'))
+    assert synthetic_table.row_seeds(clip, args) == [4, 0]
+    assert synthetic_table.row_seeds(random, args) == [4, 0, 1, 2, 3]
 
 
 def _summary(values: dict) -> dict:
@@ -52,7 +61,8 @@ def _summary(values: dict) -> dict:
                        config='configs/x.py', options=[], trained=name != 'random')
             for name, (seeds, baseline) in values.items()}
     return dict(suite='methods', title='Methods', about='About.', budget=dict(
-        epochs=4, batch=64, seeds=[0, 1, 2], image_size=64, seg_iters=0, det_iters=0), machine='cpu',
+        epochs=4, batch=64, seeds=[0, 1, 2], floor_seeds=3, probe_images=300, image_size=64, seg_iters=0,
+        det_iters=0), machine='cpu',
         command='python tools/benchmarks/synthetic_table.py', rows=rows)
 
 
@@ -75,17 +85,23 @@ def test_report_from_summaries(tmp_path):
 
 @pytest.mark.slow
 def test_quick_mode_at_its_smallest(tiny_world, tmp_path, capsys):
-    argv = ['--quick', '--epochs', '0.2', '--batch', '8', '--seeds', '0', '1',
-            '--world', tiny_world, '--out', str(tmp_path)]
+    argv = ['--quick', '--epochs', '0.2', '--batch', '8', '--seeds', '0', '1', '--floor-seeds', '3',
+            '--probe-images', '10', '--world', tiny_world, '--out', str(tmp_path)]
     text = synthetic_table.main(argv)
     summary = json.loads((tmp_path / 'methods' / 'summary.json').read_text())
     assert set(summary['rows']) == {'clip', 'random'}
     for seed in (0, 1):
         checkpoint = synthetic_table.last_checkpoint(str(tmp_path / 'methods' / 'clip' / f'seed{seed}'))
         assert checkpoint.endswith('iter_2.pth')
+    assert len(summary['rows']['random']['values']) == 3  # the floor over 3 random inits
     for seed_values in summary['rows']['clip']['values'] + summary['rows']['random']['values']:
-        assert 0 <= seed_values['probe mIoU'] <= 100 and 0 <= seed_values['probe box AP'] <= 100
+        for metric in ('probe mIoU', 'probe box AP', 'probe object top-1', 'probe image top-1'):
+            assert 0 <= seed_values[metric] <= 100, metric
+    with open(f'{tiny_world}_probe10/meta.json') as probe, open(f'{tiny_world}/meta.json') as pretraining:
+        probe, pretraining = json.load(probe), json.load(pretraining)
+    assert (probe['splits']['ade_train'], probe['splits']['coco_val'], probe['splits']['pretrain']) == (10, 2, 0)
+    assert [probe[k] for k in ('seed', 'image_size')] == [pretraining[k] for k in ('seed', 'image_size')]
     assert '- clip: probe mIoU' in text and (tmp_path / 'results.md').read_text() == text
     capsys.readouterr()
     synthetic_table.main(argv)  # resumed: every step had finished
-    assert capsys.readouterr().out.count('finished before, skipped') == 6
+    assert capsys.readouterr().out.count('finished before, skipped') == 7

@@ -2,7 +2,8 @@
 
     tools/benchmarks/synthetic_table.sh     # SUITES, EPOCHS, BATCH, SEEDS, SEG_ITERS, DET_ITERS, OUT, QUICK
     python tools/benchmarks/synthetic_table.py [--suite methods|ablations|diagnostics] [--rows NAME ...]
-        [--epochs 4] [--batch 64] [--seeds 0 1 2] [--seg-iters 0] [--det-iters 0] [--quick]
+        [--epochs 4] [--batch 64] [--seeds 0 1 2] [--floor-seeds 10] [--probe-images 2000] [--seg-iters 0]
+        [--det-iters 0] [--quick]
         [--out work_dirs/synthetic_table] [--report FILE]
 
 A suite (tools/benchmarks/suites.py) is a table's rows: tiny configs plus ``--cfg-options``. Per row and seed, each
@@ -13,8 +14,11 @@ table; delete the folder to redo a step):
    seed; every config trains at the same image size, checked), whose final validation gives zero-shot top-1,
    retrieval R@1/5/10 and kNN top-1;
 2. the frozen-feature dense probe (``tools/dense_probe.py``: per-patch ridge regression, segmentation mIoU and box
-   AP, both also on small objects, and the object probe with its image-level control) into ``.../downstream/probe``;
-   the ``random`` row probes the encoder at random init (seeded by S), the floor;
+   AP, both also on small objects, and the object probe with its image-level control) into ``.../downstream/probe``,
+   on a probe world: the pretraining world's seed with ``--probe-images`` training images per dense split (a fifth as
+   many val images), generated beside it on first use. The ``random`` row probes the encoder at random init (seeded
+   by S), the floor, over ``--floor-seeds`` seeds (the table's seeds, then the next ones): a random init costs one
+   probe, and the floor's seed spread is what the pretrained rows' margins are measured in;
 3. optionally the fine-tuned tiny mmseg linear head (``--seg-iters`` > 0) and Mask R-CNN (``--det-iters`` > 0),
    their schedules shortened keeping their shape, into ``.../downstream/{seg,det}``.
 
@@ -25,6 +29,7 @@ of every trained row over the random floor, wall times, and the claims of tools/
 """
 import argparse
 import glob
+import itertools
 import json
 import os
 import os.path as osp
@@ -39,6 +44,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, ROOT)
 
+from detailclip.datasets.synthetic_world import ensure_world  # noqa: E402
 from tools.analysis.ablation_table import collect, optional_scalars  # noqa: E402
 from tools.analysis.benchmark import cpu_name  # noqa: E402
 from tools.analysis.runs import DONE_FILE  # noqa: E402
@@ -60,8 +66,8 @@ DENSE_METRICS = [('probe mIoU', 'probe mIoU'), ('probe mIoU small', 'probe mIoU 
                  ('linear mIoU', 'linear mIoU'), ('box AP', 'box AP'), ('mask AP', 'mask AP')]
 NO_VALIDATION = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']  # the final test is the evaluation
 # The knobs' defaults, and the quick mode's (CLIP and the floor at two epochs: 7 minutes on an idle 2-core CPU)
-DEFAULTS = dict(suite='methods', rows=None, epochs=4.0, seeds=[0, 1, 2], seg_iters=0, det_iters=0,
-                out='work_dirs/synthetic_table')
+DEFAULTS = dict(suite='methods', rows=None, epochs=4.0, seeds=[0, 1, 2], floor_seeds=10, probe_images=2000,
+                seg_iters=0, det_iters=0, out='work_dirs/synthetic_table')
 QUICK = dict(DEFAULTS, rows=['clip', RANDOM], epochs=2.0, out='work_dirs/synthetic_table_quick')
 STEPS = ('pretraining', 'probe', 'seg', 'det')
 
@@ -74,6 +80,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'the iterations)')
     parser.add_argument('--batch', type=int, default=64, help='pretraining batch size of every row')
     parser.add_argument('--seeds', type=int, nargs='+', help='pretraining and downstream seeds (default 0 1 2)')
+    parser.add_argument('--floor-seeds', type=int, help='random inits of the floor row (default 10; at least as many '
+                        'as --seeds)')
+    parser.add_argument('--probe-images', type=int, help='training images per dense split of the probe world '
+                        '(default 2000)')
     parser.add_argument('--seg-iters', type=int, help='fine-tuned linear-head iterations (default 0: none)')
     parser.add_argument('--det-iters', type=int, help='fine-tuned Mask R-CNN iterations (default 0: none)')
     parser.add_argument('--world', help='the synthetic world\'s folder (default: each config\'s data_root, '
@@ -87,6 +97,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             setattr(args, key, value)
     if any(0 < n < 10 for n in (args.seg_iters, args.det_iters)):
         parser.error('--seg-iters and --det-iters are 0 (off) or at least 10 (the warm-up is a tenth of them)')
+    if args.floor_seeds < len(args.seeds):
+        parser.error(f'--floor-seeds {args.floor_seeds} is fewer than the {len(args.seeds)} --seeds')
     args.out = osp.abspath(args.out)
     args.world = args.world and osp.abspath(args.world)
     args.report = args.report or osp.join(args.out, 'results.md')
@@ -99,6 +111,20 @@ def image_size(rows: List[Row]) -> int:
     if len(set(map(str, sizes.values()))) != 1:
         raise SystemExit(f'the rows train at different image sizes {sizes}: give them one size')
     return next(iter(sizes.values()))
+
+
+def pretraining_world(rows: List[Row], args: argparse.Namespace) -> str:
+    """``--world``, else the first row's data root; generated here when missing (the probe world is drawn like it)."""
+    data_root = Config.fromfile(osp.join(ROOT, rows[0].config)).train_dataloader.dataset.data_root
+    return str(ensure_world(args.world or osp.join(ROOT, data_root)))
+
+
+def row_seeds(row: Row, args: argparse.Namespace) -> List[int]:
+    """The seeds ``row`` runs: the table's; the floor row continues with the next unused ones to ``--floor-seeds``."""
+    if row.trained:
+        return list(args.seeds)
+    more = (s for s in itertools.count() if s not in args.seeds)
+    return [*args.seeds, *itertools.islice(more, args.floor_seeds - len(args.seeds))]
 
 
 def world_options(world: Optional[str]) -> List[str]:
@@ -136,8 +162,9 @@ def det_options(iters: int) -> List[str]:
 
 def downstream_commands(row: Row, checkpoint: str, args: argparse.Namespace, seed: int) -> Dict[str, List[str]]:
     """The probe's command and, when enabled, the fine-tuned tasks', by step name (their work dir is appended)."""
+    world, images = args.pretraining_world, str(args.probe_images)
     probe = [sys.executable, 'tools/dense_probe.py', checkpoint, '--config', row.config, '--seed', str(seed),
-             *(['--data-root', args.world] if args.world else [])]
+             '--data-root', f'{world}_probe{images}', '--like', world, '--probe-images', images]
     commands = dict(probe=probe)
     for task, config, iters, options in (('seg', SEG_CONFIG, args.seg_iters, seg_options),
                                          ('det', DET_CONFIG, args.det_iters, det_options)):
@@ -189,11 +216,12 @@ def summarize(suite: Suite, args: argparse.Namespace, size: int) -> dict:
     """Every row's values and step times per seed, the budget and the command: the suite's ``summary.json``."""
     rows = {}
     for row in suite.rows:
-        dirs = [osp.join(args.out, args.suite, row.name, f'seed{s}') for s in args.seeds]
+        dirs = [osp.join(args.out, args.suite, row.name, f'seed{s}') for s in row_seeds(row, args)]
         rows[row.name] = dict(values=[collect(d, optional_scalars(d)) for d in dirs],
                               seconds=[step_seconds(d) for d in dirs], baseline=row.baseline, note=row.note,
                               config=row.config, options=list(row.options), trained=row.trained)
-    budget = dict(epochs=args.epochs, batch=args.batch, seeds=args.seeds, image_size=size,
+    budget = dict(epochs=args.epochs, batch=args.batch, seeds=args.seeds, floor_seeds=args.floor_seeds,
+                  probe_images=args.probe_images, image_size=size,
                   seg_iters=args.seg_iters, det_iters=args.det_iters)
     return dict(suite=args.suite, title=suite.title, about=suite.about, budget=budget, machine=machine(),
                 command=command_line(args), rows=rows)
@@ -208,7 +236,8 @@ def command_line(args: argparse.Namespace) -> str:
     rows = f' --rows {" ".join(args.rows)}' if args.rows else ''
     world = f' --world {args.world}' if args.world else ''
     return (f'python tools/benchmarks/synthetic_table.py --suite {args.suite}{rows} --epochs {args.epochs:g} '
-            f'--batch {args.batch} --seeds {" ".join(map(str, args.seeds))} --seg-iters {args.seg_iters} '
+            f'--batch {args.batch} --seeds {" ".join(map(str, args.seeds))} --floor-seeds {args.floor_seeds} '
+            f'--probe-images {args.probe_images} --seg-iters {args.seg_iters} '
             f'--det-iters {args.det_iters}{world}')
 
 
@@ -280,6 +309,12 @@ def time_table(summary: dict) -> List[str]:
     return lines + [f'| all | {" | " * len(steps)}{grand:.1f} |']
 
 
+def probe_budget(budget: dict) -> str:
+    """The probe world's size and the floor's seed count, as a clause of the budget line."""
+    return (f'; probes on {budget["probe_images"]} training images per dense split, the random floor over '
+            f'{budget["floor_seeds"]} inits')
+
+
 def suite_section(summary: dict) -> List[str]:
     """One suite's part of the report."""
     budget, rows = summary['budget'], list(summary['rows'])
@@ -288,8 +323,8 @@ def suite_section(summary: dict) -> List[str]:
     pairs = [(r, i['baseline']) for r, i in summary['rows'].items() if i['baseline']]
     lines = [f'## {summary["title"]}', '', summary['about'], '', f'Command: `{summary["command"]}`', '',
              f'Budget: {budget["epochs"]:g} epochs at batch {budget["batch"]}, {budget["image_size"]}-pixel views, '
-             f'{len(budget["seeds"])} seed{"s" * (len(budget["seeds"]) > 1)} ({", ".join(map(str, budget["seeds"]))}). '
-             f'Machine: {summary["machine"]}. '
+             f'{len(budget["seeds"])} seed{"s" * (len(budget["seeds"]) > 1)} ({", ".join(map(str, budget["seeds"]))})'
+             f'{probe_budget(budget)}. Machine: {summary["machine"]}. '
              'Cells: mean ± half-width of the 95 % t-interval over seeds.', '']
     if text:
         lines += ['Zero-shot, retrieval and kNN (%):', '', *value_table(summary, text, trained), '']
@@ -335,8 +370,9 @@ def main(argv=None) -> str:
     suite = build_suite(args.suite, args.rows)
     size = image_size(list(suite.rows))
     start = time.perf_counter()
+    args.pretraining_world = pretraining_world(list(suite.rows), args)
     for row in suite.rows:
-        for seed in args.seeds:
+        for seed in row_seeds(row, args):
             run_row(row, seed, args)
     with open(osp.join(args.out, args.suite, 'summary.json'), 'w') as f:
         json.dump(summarize(suite, args, size), f, indent=1)
