@@ -1,7 +1,7 @@
 """The paper's tables in miniature on the synthetic world, with seed statistics and the paper's claims tested.
 
-    tools/benchmarks/synthetic_table.sh     # SUITES, EPOCHS, BATCH, SEEDS, FLOOR_SEEDS, PROBE_IMAGES, SEG_ITERS, DET_ITERS,
-                                            # OUT, QUICK
+    tools/benchmarks/synthetic_table.sh     # SUITES, EPOCHS, BATCH, SEEDS, FLOOR_SEEDS, PROBE_IMAGES, SEG_ITERS,
+                                            # DET_ITERS, OUT, QUICK
     python tools/benchmarks/synthetic_table.py [--suite methods|ablations|diagnostics] [--rows NAME ...]
         [--epochs 4] [--batch 64] [--seeds 0 1 2] [--floor-seeds 10] [--probe-images 2000] [--seg-iters 0]
         [--det-iters 0] [--quick]
