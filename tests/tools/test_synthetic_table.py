@@ -83,6 +83,27 @@ def test_report_from_summaries(tmp_path):
     assert text.split('| all |')[1].split('\n')[0].endswith(' 9.9 |')  # 3 rows x 3 seeds x 66 s
 
 
+def test_a_rows_run_keeps_the_suites_finished_rows(tmp_path):
+    """The summary holds every row whose seeds have all finished, run now or by an earlier ``--rows`` run, and the
+    command that regenerates exactly those rows."""
+    args = synthetic_table.parse_args(['--suite', 'ablations', '--rows', 'no-pixel', '--seeds', '0', '1',
+                                       '--floor-seeds', '2', '--out', str(tmp_path)])
+    suite = synthetic_table.build_suite('ablations')
+    for name, seeds in (('detailclip', (0, 1)), ('no-pixel', (0, 1)), ('random-mask', (0,))):  # random-mask: half
+        for seed in seeds:
+            probe = tmp_path / 'ablations' / name / f'seed{seed}' / 'downstream' / 'probe'
+            probe.mkdir(parents=True)
+            (probe / 'metrics.json').write_text(json.dumps({'probe/seg_mIoU': 10.0 + seed}))
+            (probe / synthetic_table.DONE_FILE).write_text(json.dumps({'seconds': 30.0}))
+    summary = synthetic_table.summarize(suite, args, 64)
+    assert list(summary['rows']) == ['detailclip', 'no-pixel']
+    assert [v['probe mIoU'] for v in summary['rows']['no-pixel']['values']] == [10.0, 11.0]
+    assert ' --rows detailclip no-pixel ' in summary['command']
+    assert not synthetic_table.finished(suite.row('random-mask'), args)
+    args.rows = None
+    assert ' --rows ' not in synthetic_table.command_line(args, [row.name for row in suite.rows])
+
+
 @pytest.mark.slow
 def test_quick_mode_at_its_smallest(tiny_world, tmp_path, capsys):
     argv = ['--quick', '--epochs', '0.2', '--batch', '8', '--seeds', '0', '1', '--floor-seeds', '3',

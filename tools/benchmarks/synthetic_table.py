@@ -23,7 +23,8 @@ table; delete the folder to redo a step):
 3. optionally the fine-tuned tiny mmseg linear head (``--seg-iters`` > 0) and Mask R-CNN (``--det-iters`` > 0),
    their schedules shortened keeping their shape, into ``.../downstream/{seg,det}``.
 
-Then ``OUT/<suite>/summary.json`` holds every value per row and seed, and the report (``--report``, default
+Then ``OUT/<suite>/summary.json`` holds every value per row and seed of each row of the suite whose steps have all
+finished, run now or before (a ``--rows`` run adds its rows to the suite's table), and the report (``--report``, default
 ``OUT/results.md``) is written from every summary under OUT: each suite's tables as mean ± the 95 % t-interval
 half-width over seeds, paired differences against each row's baseline (* where the interval excludes 0), the margin
 of every trained row over the random floor, wall times, and the claims of tools/benchmarks/claims.py.
@@ -214,11 +215,23 @@ def step_seconds(work_dir: str) -> Dict[str, float]:
     return found
 
 
+def seed_dirs(row: Row, args: argparse.Namespace) -> List[str]:
+    """The work dir of each seed of ``row``."""
+    return [osp.join(args.out, args.suite, row.name, f'seed{s}') for s in row_seeds(row, args)]
+
+
+def finished(row: Row, args: argparse.Namespace) -> bool:
+    """Whether every seed of ``row`` has finished its downstream steps (they follow its pretraining)."""
+    tasks = ['probe'] + [task for task, iters in (('seg', args.seg_iters), ('det', args.det_iters)) if iters]
+    return all(osp.isfile(osp.join(d, 'downstream', t, DONE_FILE)) for d in seed_dirs(row, args) for t in tasks)
+
+
 def summarize(suite: Suite, args: argparse.Namespace, size: int) -> dict:
-    """Every row's values and step times per seed, the budget and the command: the suite's ``summary.json``."""
+    """The values and step times per seed of every finished row of ``suite``, the budget and the command that
+    regenerates them: the suite's ``summary.json``."""
     rows = {}
-    for row in suite.rows:
-        dirs = [osp.join(args.out, args.suite, row.name, f'seed{s}') for s in row_seeds(row, args)]
+    for row in filter(lambda r: finished(r, args), suite.rows):
+        dirs = seed_dirs(row, args)
         rows[row.name] = dict(values=[collect(d, optional_scalars(d)) for d in dirs],
                               seconds=[step_seconds(d) for d in dirs], baseline=row.baseline, note=row.note,
                               config=row.config, options=list(row.options), trained=row.trained)
@@ -226,7 +239,7 @@ def summarize(suite: Suite, args: argparse.Namespace, size: int) -> dict:
                   probe_images=args.probe_images, image_size=size,
                   seg_iters=args.seg_iters, det_iters=args.det_iters)
     return dict(suite=args.suite, title=suite.title, about=suite.about, budget=budget, machine=machine(),
-                command=command_line(args), rows=rows)
+                command=command_line(args, list(rows)), rows=rows)
 
 
 def machine() -> str:
@@ -234,10 +247,12 @@ def machine() -> str:
     return f'{cpu_name()}, {os.cpu_count()} CPUs, {platform.system()}'
 
 
-def command_line(args: argparse.Namespace) -> str:
-    rows = f' --rows {" ".join(args.rows)}' if args.rows else ''
+def command_line(args: argparse.Namespace, rows: List[str]) -> str:
+    """The command that regenerates the summary of ``rows`` (all of the suite's: no ``--rows``) at this budget."""
+    whole = set(rows) == {r.name for r in build_suite(args.suite).rows}
+    selection = '' if whole else f' --rows {" ".join(rows)}'
     world = f' --world {args.world}' if args.world else ''
-    return (f'python tools/benchmarks/synthetic_table.py --suite {args.suite}{rows} --epochs {args.epochs:g} '
+    return (f'python tools/benchmarks/synthetic_table.py --suite {args.suite}{selection} --epochs {args.epochs:g} '
             f'--batch {args.batch} --seeds {" ".join(map(str, args.seeds))} --floor-seeds {args.floor_seeds} '
             f'--probe-images {args.probe_images} --seg-iters {args.seg_iters} '
             f'--det-iters {args.det_iters}{world}')
@@ -377,7 +392,7 @@ def main(argv=None) -> str:
         for seed in row_seeds(row, args):
             run_row(row, seed, args)
     with open(osp.join(args.out, args.suite, 'summary.json'), 'w') as f:
-        json.dump(summarize(suite, args, size), f, indent=1)
+        json.dump(summarize(build_suite(args.suite), args, size), f, indent=1)
     text = report(args.out)
     os.makedirs(osp.dirname(osp.abspath(args.report)), exist_ok=True)
     with open(args.report, 'w') as f:
