@@ -104,6 +104,12 @@ def test_a_rows_run_keeps_the_suites_finished_rows(tmp_path):
     assert ' --rows ' not in synthetic_table.command_line(args, [row.name for row in suite.rows])
 
 
+def test_commands_name_worlds_inside_the_repository_relative_to_it():
+    assert synthetic_table.shown_path(osp.join(ROOT, 'data', 'synthetic_world_seed7331')) == osp.join(
+        'data', 'synthetic_world_seed7331')
+    assert synthetic_table.shown_path('/elsewhere/world') == '/elsewhere/world'
+
+
 @pytest.mark.slow
 def test_quick_mode_at_its_smallest(tiny_world, tmp_path, capsys):
     argv = ['--quick', '--epochs', '0.2', '--batch', '8', '--seeds', '0', '1', '--floor-seeds', '3',

@@ -247,11 +247,17 @@ def machine() -> str:
     return f'{cpu_name()}, {os.cpu_count()} CPUs, {platform.system()}'
 
 
+def shown_path(path: str) -> str:
+    """``path`` relative to the repository root when it lies inside it (a command that runs in any clone)."""
+    relative = osp.relpath(path, ROOT)
+    return path if relative.startswith('..') else relative
+
+
 def command_line(args: argparse.Namespace, rows: List[str]) -> str:
     """The command that regenerates the summary of ``rows`` (all of the suite's: no ``--rows``) at this budget."""
     whole = set(rows) == {r.name for r in build_suite(args.suite).rows}
     selection = '' if whole else f' --rows {" ".join(rows)}'
-    world = f' --world {args.world}' if args.world else ''
+    world = f' --world {shown_path(args.world)}' if args.world else ''
     return (f'python tools/benchmarks/synthetic_table.py --suite {args.suite}{selection} --epochs {args.epochs:g} '
             f'--batch {args.batch} --seeds {" ".join(map(str, args.seeds))} --floor-seeds {args.floor_seeds} '
             f'--probe-images {args.probe_images} --seg-iters {args.seg_iters} '
