@@ -194,7 +194,7 @@ def run_step(label: str, command: List[str], work_dir: str) -> None:
 
 def run_row(row: Row, seed: int, args: argparse.Namespace) -> None:
     """Pretraining (trained rows) and the downstream steps of one row and seed."""
-    work_dir = osp.join(args.out, args.suite, row.name, f'seed{seed}')
+    work_dir = seed_dir(row, seed, args)
     checkpoint = 'random'
     if row.trained:
         run_step(f'{row.name} seed {seed}: pretraining', pretrain_command(row, work_dir, args, seed), work_dir)
@@ -215,9 +215,14 @@ def step_seconds(work_dir: str) -> Dict[str, float]:
     return found
 
 
+def seed_dir(row: Row, seed: int, args: argparse.Namespace) -> str:
+    """The work dir of ``row`` at ``seed``."""
+    return osp.join(args.out, args.suite, row.name, f'seed{seed}')
+
+
 def seed_dirs(row: Row, args: argparse.Namespace) -> List[str]:
     """The work dir of each seed of ``row``."""
-    return [osp.join(args.out, args.suite, row.name, f'seed{s}') for s in row_seeds(row, args)]
+    return [seed_dir(row, s, args) for s in row_seeds(row, args)]
 
 
 def finished(row: Row, args: argparse.Namespace) -> bool:
