@@ -244,7 +244,7 @@ def summarize(suite: Suite, args: argparse.Namespace, size: int) -> dict:
                   probe_images=args.probe_images, image_size=size,
                   seg_iters=args.seg_iters, det_iters=args.det_iters)
     return dict(suite=args.suite, title=suite.title, about=suite.about, budget=budget, machine=machine(),
-                command=command_line(args, list(rows)), rows=rows)
+                command=command_line(args, None if len(rows) == len(suite.rows) else list(rows)), rows=rows)
 
 
 def machine() -> str:
@@ -258,10 +258,9 @@ def shown_path(path: str) -> str:
     return path if relative.startswith('..') else relative
 
 
-def command_line(args: argparse.Namespace, rows: List[str]) -> str:
-    """The command that regenerates the summary of ``rows`` (all of the suite's: no ``--rows``) at this budget."""
-    whole = set(rows) == {r.name for r in build_suite(args.suite).rows}
-    selection = '' if whole else f' --rows {" ".join(rows)}'
+def command_line(args: argparse.Namespace, rows: Optional[List[str]]) -> str:
+    """The command that regenerates the summary of ``rows`` (None: the whole suite, no ``--rows``) at this budget."""
+    selection = f' --rows {" ".join(rows)}' if rows else ''
     world = f' --world {shown_path(args.world)}' if args.world else ''
     return (f'python tools/benchmarks/synthetic_table.py --suite {args.suite}{selection} --epochs {args.epochs:g} '
             f'--batch {args.batch} --seeds {" ".join(map(str, args.seeds))} --floor-seeds {args.floor_seeds} '
