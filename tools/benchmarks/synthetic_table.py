@@ -227,8 +227,8 @@ def seed_dirs(row: Row, args: argparse.Namespace) -> List[str]:
 
 def finished(row: Row, args: argparse.Namespace) -> bool:
     """Whether every seed of ``row`` has finished its downstream steps (they follow its pretraining)."""
-    tasks = ['probe'] + [task for task, iters in (('seg', args.seg_iters), ('det', args.det_iters)) if iters]
-    return all(osp.isfile(osp.join(d, 'downstream', t, DONE_FILE)) for d in seed_dirs(row, args) for t in tasks)
+    tasks = {'probe'} | {task for task, iters in (('seg', args.seg_iters), ('det', args.det_iters)) if iters}
+    return all(tasks <= step_seconds(d).keys() for d in seed_dirs(row, args))
 
 
 def summarize(suite: Suite, args: argparse.Namespace, size: int) -> dict:
